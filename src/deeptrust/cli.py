@@ -1,0 +1,27 @@
+"""The ``deeptrust`` command. Each concern registers its own commands; heavy imports stay inside them."""
+
+from __future__ import annotations
+
+import typer
+
+from deeptrust.data.cli import app as data_app
+from deeptrust.evaluate.cli import evaluate
+from deeptrust.export.cli import export
+from deeptrust.models_cli import app as models_app
+from deeptrust.train.cli import train
+
+app = typer.Typer(
+    name="deeptrust",
+    help="Detect AI-generated images: import data, train, evaluate, export and serve models.",
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,
+)
+app.add_typer(data_app, name="data", help="Import and validate datasets.")
+app.add_typer(models_app, name="models", help="List and inspect trained models.")
+app.command(help="Train a model from a YAML config.")(train)
+app.command(help="Evaluate a model on a dataset.")(evaluate)
+app.command(help="Export a training checkpoint to ONNX with its model card.")(export)
+
+
+if __name__ == "__main__":
+    app()

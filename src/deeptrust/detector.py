@@ -1,0 +1,117 @@
+"""Library inference: ``Detector.load("photos").predict([...])`` with onnxruntime, numpy and Pillow only.
+
+All preprocessing comes from the model card stored beside the ONNX file.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+from PIL import Image
+
+from deeptrust.card import CARD_FILE, ONNX_FILE, ModelCard, load_card
+from deeptrust.imageio import open_image
+from deeptrust.preprocess import image_to_crops, normalize
+from deeptrust.registry import resolve_model
+
+ImageLike = str | Path | bytes | Image.Image
+
+
+@dataclass(frozen=True)
+class Prediction:
+    label: str
+    p_ai: float
+    scores: dict[str, float]
+    threshold: float
+    width: int
+    height: int
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+    z = logits - logits.max(axis=1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=1, keepdims=True)
+
+
+class Detector:
+    """An ONNX model plus its card. Thread-safe: ONNX Runtime sessions may be shared across threads."""
+
+    def __init__(self, onnx_path: Path, card: ModelCard, *, threads: int = 0, max_pixels: int = 50_000_000):
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        self.session = ort.InferenceSession(str(onnx_path), options, providers=["CPUExecutionProvider"])
+        self.card = card
+        self.path = Path(onnx_path)
+        self.max_pixels = max_pixels
+        self._input = self.session.get_inputs()[0].name
+
+    @classmethod
+    def load(cls, name_or_path: str | Path, **kwargs: int) -> Detector:
+        """Load by registered name (``deeptrust models list``), model directory or ``.onnx`` path."""
+        path = Path(name_or_path)
+        if path.suffix == ".onnx" and path.is_file():  # a specific file: its card beside it, or inside it
+            card_path = path.parent / CARD_FILE
+            return cls(path, load_card(card_path if card_path.exists() else path), **kwargs)
+        directory = resolve_model(name_or_path)
+        return cls(directory / ONNX_FILE, load_card(directory), **kwargs)
+
+    # -- the steps, usable one by one (the service and scanner batch across requests) --
+    def decode(self, source: ImageLike) -> Image.Image:
+        return open_image(source, max_pixels=self.max_pixels)
+
+    def preprocess(self, img: Image.Image) -> np.ndarray:
+        """RGB image → float32 crops (num_crops, 3, size, size) ready for the network."""
+        return normalize(image_to_crops(img, self.card.preprocessing), self.card.preprocessing)
+
+    def run(self, batch: np.ndarray) -> np.ndarray:
+        """Float32 crops (N, 3, H, W) → class probabilities (N, C)."""
+        logits = self.session.run(None, {self._input: batch})[0]
+        return softmax(logits.astype(np.float32))
+
+    def predict_crops(self, crops: Sequence[np.ndarray], *, batch_size: int = 64) -> np.ndarray:
+        """Per-image crop stacks → per-image probabilities (N, C), averaged over each image's crops."""
+        if not crops:
+            return np.zeros((0, len(self.card.class_names)), np.float32)
+        counts = [len(c) for c in crops]
+        flat = np.concatenate(crops)
+        probs = np.concatenate(
+            [self.run(flat[i : i + batch_size]) for i in range(0, len(flat), batch_size)]
+        )
+        bounds = np.cumsum([0, *counts])
+        return np.stack([probs[a:b].mean(axis=0) for a, b in zip(bounds[:-1], bounds[1:], strict=True)])
+
+    def p_ai(self, probs: np.ndarray) -> np.ndarray:
+        """Probability that an image is not real: one minus the real class's probability."""
+        return 1.0 - probs[:, self.card.real_index]
+
+    def label_for(self, probs: np.ndarray) -> str:
+        """Real unless p_ai reaches the card's threshold; then the most likely non-real class."""
+        if 1.0 - probs[self.card.real_index] < self.card.threshold:
+            return self.card.real_class
+        masked = probs.copy()
+        masked[self.card.real_index] = -1.0
+        return self.card.class_names[int(masked.argmax())]
+
+    def predict_proba(self, images: Sequence[ImageLike], *, batch_size: int = 64) -> np.ndarray:
+        crops = [self.preprocess(self.decode(im)) for im in images]
+        return self.predict_crops(crops, batch_size=batch_size)
+
+    def predict(self, images: Sequence[ImageLike], *, batch_size: int = 64) -> list[Prediction]:
+        decoded = [self.decode(im) for im in images]
+        probs = self.predict_crops([self.preprocess(im) for im in decoded], batch_size=batch_size)
+        return [
+            Prediction(
+                label=self.label_for(p),
+                p_ai=float(1.0 - p[self.card.real_index]),
+                scores={c: float(s) for c, s in zip(self.card.class_names, p, strict=True)},
+                threshold=self.card.threshold,
+                width=im.width,
+                height=im.height,
+            )
+            for im, p in zip(decoded, probs, strict=True)
+        ]

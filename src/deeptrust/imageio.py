@@ -1,0 +1,100 @@
+"""Decode untrusted image bytes into RGB pixels, with clear errors for every way that can fail.
+
+Used by training, evaluation and inference alike so that an image is read the same way everywhere:
+EXIF orientation applied, palette/alpha/CMYK/greyscale/16-bit converted to 8-bit RGB, animated
+images reduced to their first frame, and a pixel cap against decompression bombs.
+"""
+
+from __future__ import annotations
+
+import io
+import warnings
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+SUPPORTED_FORMATS = ("JPEG", "PNG", "WEBP", "GIF", "BMP", "TIFF")
+
+
+class ImageError(ValueError):
+    """The input is not an image deeptrust can read. ``reason`` is a short machine-readable code."""
+
+    reason = "invalid_image"
+
+
+class UnsupportedImageError(ImageError):
+    reason = "unsupported_format"
+
+
+class CorruptImageError(ImageError):
+    reason = "corrupt_image"
+
+
+class ImageTooLargeError(ImageError):
+    reason = "too_many_pixels"
+
+
+def open_image(source: str | Path | bytes | Image.Image, *, max_pixels: int = 50_000_000) -> Image.Image:
+    """Open, fully decode and normalise an image to 8-bit RGB.
+
+    Raises a subclass of :class:`ImageError` naming what was wrong, never a bare PIL exception.
+    """
+    if isinstance(source, Image.Image):
+        return to_rgb(source)
+    data = Path(source).read_bytes() if isinstance(source, (str, Path)) else source
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            img = Image.open(io.BytesIO(data))
+            _check_size(img, max_pixels)
+            if img.format not in SUPPORTED_FORMATS:
+                raise UnsupportedImageError(
+                    f"expected an image in one of {', '.join(SUPPORTED_FORMATS)}, got {img.format}"
+                )
+            img.load()
+    except ImageError:
+        raise
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise ImageTooLargeError(f"image exceeds the pixel cap of {max_pixels:,}: {exc}") from exc
+    except UnidentifiedImageError as exc:
+        raise UnsupportedImageError(
+            f"not a recognised image (expected {', '.join(SUPPORTED_FORMATS)}); {len(data)} bytes received"
+        ) from exc
+    except (OSError, SyntaxError, ValueError, EOFError) as exc:
+        raise CorruptImageError(f"corrupt or truncated image: {exc}") from exc
+    return to_rgb(img)
+
+
+def _check_size(img: Image.Image, max_pixels: int) -> None:
+    w, h = img.size
+    if w <= 0 or h <= 0:
+        raise CorruptImageError(f"image has an invalid size {w}x{h}")
+    if w * h > max_pixels:
+        raise ImageTooLargeError(
+            f"image is {w}x{h} = {w * h:,} pixels, over the cap of {max_pixels:,} "
+            "(raise DEEPTRUST_MAX_IMAGE_PIXELS to accept it)"
+        )
+
+
+def to_rgb(img: Image.Image) -> Image.Image:
+    """First frame, EXIF orientation applied, 8-bit RGB; transparency composited on white."""
+    if getattr(img, "n_frames", 1) > 1:
+        img.seek(0)
+    img = ImageOps.exif_transpose(img) or img
+    if img.mode in ("I;16", "I;16B", "I;16L", "I"):
+        arr = np.asarray(img, dtype=np.float64)
+        top = 65535.0 if arr.max() > 255 else 255.0
+        img = Image.fromarray(np.clip(arr / top * 255.0 + 0.5, 0, 255).astype(np.uint8), "L")
+    elif img.mode == "F":
+        arr = np.nan_to_num(np.asarray(img, dtype=np.float64))
+        img = Image.fromarray(np.clip(arr * 255.0 + 0.5, 0, 255).astype(np.uint8), "L")
+    if img.mode == "P":
+        img = img.convert("RGBA" if "transparency" in img.info else "RGB")
+    if img.mode in ("RGBA", "LA", "PA", "RGBa", "La"):
+        rgba = img.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        img = Image.alpha_composite(background, rgba)
+    if img.mode != "RGB":
+        img = img.convert("RGB")
+    return img

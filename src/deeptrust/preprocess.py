@@ -1,0 +1,59 @@
+"""Pixels → network input, following a model card's :class:`Preprocessing`.
+
+numpy and Pillow only: shared by training (which adds random crops and augmentation on top),
+evaluation and the ONNX inference path.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from PIL import Image
+
+from deeptrust.card import Preprocessing
+
+Box = tuple[int, int, int, int]  # left, top, right, bottom
+
+
+def fixed_crop_boxes(width: int, height: int, *, size: int, num_crops: int) -> list[Box]:
+    """The deterministic crops used at inference: centre (1), + four corners (5), or a 3×3 grid (9)."""
+    if num_crops not in (1, 5, 9):
+        raise ValueError(f"num_crops must be 1, 5 or 9, got {num_crops}")
+    xs = [0, (width - size) // 2, width - size]
+    ys = [0, (height - size) // 2, height - size]
+    if num_crops == 1:
+        positions = [(xs[1], ys[1])]
+    elif num_crops == 5:
+        positions = [(xs[1], ys[1]), (xs[0], ys[0]), (xs[2], ys[0]), (xs[0], ys[2]), (xs[2], ys[2])]
+    else:
+        positions = [(x, y) for y in ys for x in xs]
+    return [(x, y, x + size, y + size) for x, y in positions]
+
+
+def ensure_min_side(img: Image.Image, size: int) -> Image.Image:
+    """Upscale an image smaller than a crop so the crop fits (rare; such images carry few traces)."""
+    w, h = img.size
+    if min(w, h) >= size:
+        return img
+    scale = size / min(w, h)
+    return img.resize((max(size, round(w * scale)), max(size, round(h * scale))), Image.BILINEAR)
+
+
+def image_to_crops(img: Image.Image, pre: Preprocessing) -> np.ndarray:
+    """An RGB image → uint8 crops of shape (num_crops, size, size, 3)."""
+    size = pre.input_size
+    if pre.crop == "resize":
+        if img.size != (size, size):
+            img = img.resize((size, size), Image.BILINEAR)
+        return np.asarray(img, dtype=np.uint8)[None]
+    img = ensure_min_side(img, size)
+    arr = np.asarray(img, dtype=np.uint8)
+    boxes = fixed_crop_boxes(img.width, img.height, size=size, num_crops=pre.num_crops)
+    return np.stack([arr[t:b, l:r] for l, t, r, b in boxes])
+
+
+def normalize(crops: np.ndarray, pre: Preprocessing) -> np.ndarray:
+    """uint8 (N, H, W, 3) → float32 (N, 3, H, W), scaled to [0, 1] then standardised."""
+    mean = np.asarray(pre.mean, dtype=np.float32).reshape(1, 3, 1, 1)
+    std = np.asarray(pre.std, dtype=np.float32).reshape(1, 3, 1, 1)
+    x = crops.astype(np.float32).transpose(0, 3, 1, 2) * (1.0 / 255.0)
+    return (x - mean) / std

@@ -1,0 +1,54 @@
+"""Training-time augmentation: what platforms do to uploads, applied to native-resolution crops.
+
+Order follows an upload's life: maybe downscaled, cropped, flipped, maybe blurred, maybe re-encoded as
+JPEG. The crop is taken at native resolution (never by shrinking the whole image) so the generator's
+pixel traces reach the network; only the optional ``resize`` step rescales, on purpose and rarely.
+"""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+from PIL import Image, ImageFilter
+
+from deeptrust.preprocess import ensure_min_side
+from deeptrust.train.config import AugmentConfig, InputConfig
+
+
+def random_crop(img: Image.Image, size: int, rng: np.random.Generator) -> Image.Image:
+    img = ensure_min_side(img, size)
+    x = int(rng.integers(0, img.width - size + 1))
+    y = int(rng.integers(0, img.height - size + 1))
+    return img.crop((x, y, x + size, y + size))
+
+
+def jpeg_recompress(img: Image.Image, quality: int) -> Image.Image:
+    buffer = io.BytesIO()
+    img.save(buffer, format="JPEG", quality=int(quality))
+    buffer.seek(0)
+    return Image.open(buffer).convert("RGB")
+
+
+def augment(pixels: np.ndarray, aug: AugmentConfig, inp: InputConfig, rng: np.random.Generator) -> np.ndarray:
+    """One uint8 (H, W, 3) image → one augmented uint8 (size, size, 3) training crop."""
+    img = Image.fromarray(pixels)
+    size = inp.size
+    if rng.random() < aug.resize_p:
+        scale = rng.uniform(*aug.resize_scale)
+        small = (max(1, round(img.width * scale)), max(1, round(img.height * scale)))
+        img = img.resize(small, Image.BILINEAR)
+        if inp.crop == "resize":  # small-image models see the image at their input size again
+            img = img.resize((size, size), Image.BILINEAR)
+    if inp.crop == "resize":
+        if img.size != (size, size):
+            img = img.resize((size, size), Image.BILINEAR)
+    else:
+        img = random_crop(img, size, rng)
+    if rng.random() < aug.hflip:
+        img = img.transpose(Image.FLIP_LEFT_RIGHT)
+    if rng.random() < aug.blur_p:
+        img = img.filter(ImageFilter.GaussianBlur(rng.uniform(*aug.blur_radius)))
+    if rng.random() < aug.jpeg_p:
+        img = jpeg_recompress(img, int(rng.integers(aug.jpeg_quality[0], aug.jpeg_quality[1] + 1)))
+    return np.asarray(img, dtype=np.uint8)

@@ -1,0 +1,91 @@
+"""Training configuration: defaults here, small YAML files in configs/ say only what differs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field
+
+from deeptrust.card import IMAGENET_MEAN, IMAGENET_STD
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ModelConfig(_Strict):
+    family: str = "efficientnet_lite0"  # a name from deeptrust.train.registry.list_models()
+    pretrained: bool = True
+    dropout: float | None = None  # None keeps the family's default
+
+
+class DataConfig(_Strict):
+    source: str  # folder, .tar.gz, CSV or an imported dataset name
+    val_fraction: float = Field(0.1, gt=0, lt=1)  # carved from train when the source has no val split
+    test_fraction: float = Field(0.0, ge=0, lt=1)  # carved from train first when the source has no test
+    split_seed: int = 0
+    limit_per_split: int | None = None  # seeded subsample per split, for smoke runs
+    real_class: str = "REAL"
+
+
+class InputConfig(_Strict):
+    size: int = Field(224, ge=8)  # crop side fed to the network, pixels
+    crop: Literal["resize", "native"] = "native"
+    num_crops: int = 5  # fixed crops averaged at evaluation/inference: 1, 5 or 9
+    mean: tuple[float, float, float] = IMAGENET_MEAN
+    std: tuple[float, float, float] = IMAGENET_STD
+
+
+class AugmentConfig(_Strict):
+    hflip: float = 0.5  # probability
+    resize_p: float = 0.1  # probability of a downscale before cropping (uploads get resized)
+    resize_scale: tuple[float, float] = (0.5, 0.9)  # factor range
+    blur_p: float = 0.05
+    blur_radius: tuple[float, float] = (0.3, 1.2)  # Gaussian radius, pixels
+    jpeg_p: float = 0.3  # probability of a JPEG re-compression
+    jpeg_quality: tuple[int, int] = (60, 95)
+
+
+class OptimConfig(_Strict):
+    epochs: int = Field(20, ge=1)
+    batch_size: int = Field(64, ge=1)
+    lr: float = 1e-3  # peak learning rate, after warm-up
+    weight_decay: float = 0.05
+    warmup_epochs: float = 1.0
+    label_smoothing: float = 0.0
+    patience: int = 5  # epochs without a better validation score before stopping
+    samples_per_epoch: int | None = None  # draw this many random crops per epoch (None: one per image)
+    max_minutes: float | None = None  # stop after this wall time, keeping the best checkpoint
+    bf16: bool = True  # bfloat16 autocast on CPU (AMX/AVX-512 where the CPU has it)
+    threads: int | None = None  # torch threads; None: all cores
+
+
+class TrainConfig(_Strict):
+    name: str
+    seed: int = 0
+    model: ModelConfig = ModelConfig()
+    data: DataConfig
+    input: InputConfig = InputConfig()
+    augment: AugmentConfig = AugmentConfig()
+    optim: OptimConfig = OptimConfig()
+    target_fpr: float = Field(0.05, gt=0, lt=1)  # decision threshold chosen on validation for this FPR
+    out_dir: Path | None = None  # default: <home>/runs/<name>
+
+
+def load_config(path: str | Path, **overrides: object) -> TrainConfig:
+    """Read a YAML config; ``overrides`` are dotted keys (``optim.epochs=1``) applied on top."""
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"no config file at {path}")
+    raw = yaml.safe_load(path.read_text()) or {}
+    if not isinstance(raw, dict):
+        raise ValueError(f"{path}: expected a mapping at the top level, got {type(raw).__name__}")
+    for dotted, value in overrides.items():
+        node = raw
+        *parents, leaf = dotted.split(".")
+        for key in parents:
+            node = node.setdefault(key, {})
+        node[leaf] = value
+    return TrainConfig.model_validate(raw)

@@ -1,0 +1,293 @@
+"""Train a model family on an imported dataset, tracked in MLflow, resumable, with early stopping.
+
+    deeptrust train --config configs/cifake.yaml            # fresh run → <home>/runs/cifake/
+    deeptrust train --config configs/cifake.yaml --resume   # continue from runs/cifake/last.pt
+    deeptrust export --run .deeptrust/runs/cifake --out models/cifake
+
+The run directory holds ``last.pt`` and ``best.pt`` (one dict each: family, config, class names,
+weights, optimiser, scheduler, epoch, RNG state) and ``summary.json`` (validation metrics and the
+decision threshold chosen on validation for the configured false-positive rate).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import nn
+
+from deeptrust.card import Preprocessing
+from deeptrust.evaluate.metrics import choose_threshold, compute_metrics
+from deeptrust.settings import Settings, get_settings
+from deeptrust.train import _artifacts
+from deeptrust.train.config import TrainConfig
+from deeptrust.train.data import SplitPixels, augmented_batch, fixed_crops, load_split, progress_bar, to_tensor
+from deeptrust.train.registry import Classifier, create_model
+from deeptrust.train.tracking import Tracker
+
+
+@dataclass
+class TrainState:
+    epoch: int = 0  # epochs completed
+    best_loss: float = math.inf
+    best_epoch: int = -1
+    bad_epochs: int = 0
+    history: list[dict[str, float]] = field(default_factory=list)
+    run_id: str | None = None
+    seconds: float = 0.0  # training wall time so far, across resumes
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def preprocessing_of(config: TrainConfig) -> Preprocessing:
+    i = config.input
+    return Preprocessing(input_size=i.size, crop=i.crop, num_crops=i.num_crops, mean=i.mean, std=i.std)
+
+
+def prepare_data(config: TrainConfig, settings: Settings, show: bool) -> dict[str, Any]:
+    from deeptrust.data import ensure_dataset
+
+    d = config.data
+    dataset = ensure_dataset(
+        d.source, name=config.name, val_fraction=d.val_fraction, test_fraction=d.test_fraction,
+        seed=d.split_seed, progress=show,
+    )
+    manifest = dataset.manifest
+    if d.limit_per_split:
+        manifest = (
+            manifest.groupby(["split", "label"], group_keys=False)
+            .apply(lambda g: g.sample(min(len(g), d.limit_per_split), random_state=config.seed))
+            .reset_index(drop=True)
+        )
+    class_names = sorted(manifest["label"].unique())
+    if d.real_class not in class_names:
+        raise ValueError(f"real class {d.real_class!r} not among the dataset's labels {class_names}")
+    cache = settings.cache_dir / "pixels"
+    train_px = load_split(manifest, "train", class_names, cache_dir=cache, show=show)
+    val_px = load_split(manifest, "val", class_names, cache_dir=cache, show=show)
+    if not len(train_px.labels) or not len(val_px.labels):
+        raise ValueError("the dataset needs both a train and a val split with images")
+    return {"dataset": dataset, "class_names": class_names, "train": train_px, "val": val_px}
+
+
+def make_scheduler(opt: torch.optim.Optimizer, config: TrainConfig, steps_per_epoch: int):
+    total = config.optim.epochs * steps_per_epoch
+    warmup = max(1, int(config.optim.warmup_epochs * steps_per_epoch))
+
+    def factor(step: int) -> float:  # linear warm-up, then cosine to zero
+        if step < warmup:
+            return (step + 1) / warmup
+        return 0.5 * (1 + math.cos(math.pi * min(1.0, (step - warmup) / max(1, total - warmup))))
+
+    return torch.optim.lr_scheduler.LambdaLR(opt, factor)
+
+
+@torch.no_grad()
+def predict_probs(model: nn.Module, x: torch.Tensor, owner: np.ndarray, *, bf16: bool) -> np.ndarray:
+    """Class probabilities per image, averaged over its fixed crops (as the ONNX Detector does)."""
+    model.eval()
+    probs = []
+    for i in range(0, len(x), 256):
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            logits = model(x[i : i + 256])
+        probs.append(torch.softmax(logits.float(), dim=1).numpy())
+    flat = np.concatenate(probs)
+    n = int(owner.max()) + 1
+    out = np.zeros((n, flat.shape[1]), np.float64)
+    np.add.at(out, owner, flat)
+    return out / np.bincount(owner, minlength=n)[:, None]
+
+
+def train_one_epoch(model, opt, sched, split: SplitPixels, config: TrainConfig, rng, show: bool) -> float:
+    model.train()
+    o = config.optim
+    n = o.samples_per_epoch or len(split.labels)
+    order = rng.choice(len(split.labels), size=n, replace=n > len(split.labels))
+    loss_sum, seen, t0 = 0.0, 0, time.perf_counter()
+    with progress_bar() as bar:
+        task = bar.add_task("train", total=n, rate="", visible=show)
+        for start in range(0, n, o.batch_size):
+            idx = order[start : start + o.batch_size]
+            x, y = augmented_batch(split, idx, config.augment, config.input, rng)
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=o.bf16):
+                loss = nn.functional.cross_entropy(model(x), y, label_smoothing=o.label_smoothing)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            sched.step()
+            loss_sum += loss.item() * len(idx)
+            seen += len(idx)
+            rate = f"{seen / (time.perf_counter() - t0):.0f} img/s loss {loss_sum / seen:.4f}"
+            bar.update(task, advance=len(idx), rate=rate)
+    return loss_sum / max(1, seen)
+
+
+def validate(model, val: SplitPixels, val_x, owner, class_names, config: TrainConfig, *, bf16: bool):
+    probs = predict_probs(model, val_x, owner, bf16=bf16)
+    labels = [class_names[i] for i in val.labels]
+    real = class_names.index(config.data.real_class)
+    p_ai = 1.0 - probs[:, real]
+    y_ai = (val.labels != real).astype(int)
+    threshold = choose_threshold(y_ai, p_ai, target_fpr=config.target_fpr)
+    metrics = compute_metrics(
+        labels, probs, class_names=class_names, real_class=config.data.real_class, threshold=threshold
+    )
+    picked = np.clip(probs[np.arange(len(probs)), val.labels], 1e-7, 1.0)
+    metrics["loss"] = float(-np.log(picked).mean())
+    return probs, metrics
+
+
+def save_checkpoint(path: Path, model, opt, sched, state: TrainState, config, class_names, data) -> None:
+    checkpoint = {
+        "family": config.model.family,
+        "config": config.model_dump(mode="json"),
+        "class_names": class_names,
+        "model": model.state_dict(),
+        "optimizer": opt.state_dict(),
+        "scheduler": sched.state_dict(),
+        "state": asdict(state),
+        "dataset": {"name": data["dataset"].name, "hash": data["dataset"].dataset_hash},
+        "rng": {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate()},
+    }
+    tmp = path.with_suffix(".tmp")
+    torch.save(checkpoint, tmp)
+    tmp.replace(path)  # atomic: a crash never leaves a half-written checkpoint
+
+
+def build_model(config: TrainConfig, num_classes: int, *, pretrained: bool | None = None) -> Classifier:
+    extra = {} if config.model.dropout is None else {"dropout": config.model.dropout}
+    use_pretrained = config.model.pretrained if pretrained is None else pretrained
+    return create_model(config.model.family, num_classes=num_classes, pretrained=use_pretrained, **extra)
+
+
+def train(config: TrainConfig, *, resume: bool = False, show: bool = True, settings: Settings | None = None) -> Path:
+    settings = settings or get_settings()
+    out = Path(config.out_dir or settings.runs_dir / config.name)
+    out.mkdir(parents=True, exist_ok=True)
+    seed_everything(config.seed)
+    torch.set_num_threads(config.optim.threads or torch.get_num_threads())
+    data = prepare_data(config, settings, show)
+    class_names, train_px, val_px = data["class_names"], data["train"], data["val"]
+    val_crops, owner = fixed_crops(val_px, preprocessing_of(config))
+    val_x = to_tensor(val_crops, config.input)
+
+    model = build_model(config, len(class_names)).to(memory_format=torch.channels_last)
+    o = config.optim
+    opt = torch.optim.AdamW(model.parameters(), lr=o.lr, weight_decay=o.weight_decay)
+    steps = math.ceil((o.samples_per_epoch or len(train_px.labels)) / o.batch_size)
+    sched = make_scheduler(opt, config, steps)
+    state, rng = TrainState(), np.random.default_rng(config.seed)
+    last = out / "last.pt"
+    if resume and last.exists():
+        state, rng = _restore(last, model, opt, sched, config)
+    elif last.exists() and not resume:
+        raise FileExistsError(f"{out} already holds a run: pass --resume to continue it or remove it")
+
+    tracker = Tracker(settings, experiment=config.name, run_id=state.run_id)
+    state.run_id = tracker.run_id
+    tracker.log_params(_flat_params(config, data))
+    try:
+        _epochs(model, opt, sched, state, rng, config, data, val_x, owner, out, tracker, show)
+        summary = _finish(model, out, config, data, val_x, owner, state, tracker)
+    finally:
+        tracker.close()
+    (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    return out
+
+
+def _epochs(model, opt, sched, state, rng, config, data, val_x, owner, out, tracker, show) -> None:
+    o = config.optim
+    while state.epoch < o.epochs:
+        t0 = time.perf_counter()
+        train_loss = train_one_epoch(model, opt, sched, data["train"], config, rng, show)
+        _, metrics = validate(model, data["val"], val_x, owner, data["class_names"], config, bf16=o.bf16)
+        state.seconds += time.perf_counter() - t0
+        state.epoch += 1
+        row = {"epoch": state.epoch, "train_loss": train_loss, "lr": sched.get_last_lr()[0],
+               "seconds": state.seconds, **{f"val_{k}": v for k, v in metrics.items()
+                                             if isinstance(v, (int, float)) and v is not None}}
+        state.history.append(row)
+        tracker.log_metrics(row, step=state.epoch)
+        improved = metrics["loss"] < state.best_loss
+        if improved:
+            state.best_loss, state.best_epoch, state.bad_epochs = metrics["loss"], state.epoch, 0
+        else:
+            state.bad_epochs += 1
+        if show:
+            print(f"epoch {state.epoch}/{o.epochs}: train_loss {train_loss:.4f} val_loss {metrics['loss']:.4f} "
+                  f"val_acc {metrics['accuracy']:.4f} val_auc {metrics['roc_auc']:.5f} "
+                  f"({state.seconds / 60:.1f} min){' *' if improved else ''}", flush=True)
+        if improved:
+            save_checkpoint(out / "best.pt", model, opt, sched, state, config, data["class_names"], data)
+        save_checkpoint(out / "last.pt", model, opt, sched, state, config, data["class_names"], data)
+        if state.bad_epochs >= o.patience:
+            print(f"early stop: no better validation loss for {o.patience} epochs")
+            break
+        if o.max_minutes and state.seconds > o.max_minutes * 60:
+            print(f"time budget of {o.max_minutes} min reached")
+            break
+
+
+def _finish(model, out, config, data, val_x, owner, state, tracker) -> dict[str, Any]:
+    """Best weights, fp32 validation scores → threshold and metrics; artifacts to MLflow."""
+    best = torch.load(out / "best.pt", map_location="cpu", weights_only=False)
+    model.load_state_dict(best["model"])
+    probs, metrics = validate(model, data["val"], val_x, owner, data["class_names"], config, bf16=False)
+    summary = {
+        "name": config.name,
+        "family": config.model.family,
+        "class_names": data["class_names"],
+        "threshold": metrics["threshold"],
+        "target_fpr": config.target_fpr,
+        "best_epoch": state.best_epoch,
+        "epochs_run": state.epoch,
+        "train_minutes": round(state.seconds / 60, 2),
+        "dataset": {"name": data["dataset"].name, "hash": data["dataset"].dataset_hash,
+                    "n": {s: int(len(data[s].labels)) for s in ("train", "val")}},
+        "validation": metrics,
+        "history": state.history,
+        "mlflow_run_id": state.run_id,
+    }
+    tracker.log_metrics({f"best_val_{k}": v for k, v in metrics.items() if isinstance(v, float)}, state.epoch)
+    for path in _artifacts.write_training_plots(out, state.history, metrics):
+        tracker.log_artifact(path)
+    (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    tracker.log_artifact(out / "summary.json")
+    np.save(out / "val_probs.npy", probs)
+    return summary
+
+
+def _restore(path: Path, model, opt, sched, config: TrainConfig):
+    ckpt = torch.load(path, map_location="cpu", weights_only=False)
+    if ckpt["config"] != config.model_dump(mode="json"):
+        raise ValueError(f"{path} was trained with a different config; resume needs the same one")
+    model.load_state_dict(ckpt["model"])
+    opt.load_state_dict(ckpt["optimizer"])
+    sched.load_state_dict(ckpt["scheduler"])
+    torch.set_rng_state(ckpt["rng"]["torch"])
+    np.random.set_state(ckpt["rng"]["numpy"])
+    random.setstate(ckpt["rng"]["python"])
+    state = TrainState(**ckpt["state"])
+    # The batch-order generator restarts from a seed derived from the epoch, so a resumed run is
+    # deterministic given where it stopped.
+    return state, np.random.default_rng([config.seed, state.epoch])
+
+
+def _flat_params(config: TrainConfig, data: dict[str, Any]) -> dict[str, Any]:
+    flat = pd.json_normalize(config.model_dump(mode="json"), sep=".").iloc[0].to_dict()
+    flat.update({"dataset.name": data["dataset"].name, "dataset.hash": data["dataset"].dataset_hash,
+                 "n_train": len(data["train"].labels), "n_val": len(data["val"].labels),
+                 "classes": ",".join(data["class_names"])})
+    return {k: str(v)[:500] for k, v in flat.items()}

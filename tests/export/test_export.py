@@ -1,0 +1,75 @@
+import json
+
+import numpy as np
+import onnx
+import pytest
+from PIL import Image
+
+from deeptrust import Detector, load_card
+from deeptrust.card import ONNX_METADATA_KEY
+from deeptrust.export.run import export_run
+from deeptrust.train.config import load_config
+from deeptrust.train.loop import train
+from tests.train.test_loop import write_config
+
+
+@pytest.fixture(scope="module")
+def trained_run(tmp_path_factory):
+    import deeptrust.settings
+    from tests.conftest import make_image_folder
+
+    tmp = tmp_path_factory.mktemp("export")
+    mp = pytest.MonkeyPatch()
+    mp.setenv("DEEPTRUST_HOME", str(tmp / "home"))
+    mp.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp / 'mlflow.db'}")
+    deeptrust.settings.get_settings.cache_clear()
+    folder = make_image_folder(tmp / "data", per_class=24, size=48)
+    cfg = write_config(tmp, folder, epochs=3,
+                       input={"size": 32, "crop": "native", "num_crops": 5, "mean": [0.5] * 3, "std": [0.25] * 3})
+    run = train(load_config(cfg), show=False)
+    yield tmp, run, folder
+    mp.undo()
+    deeptrust.settings.get_settings.cache_clear()
+
+
+def test_export_writes_onnx_with_card_and_matches_torch(trained_run):
+    tmp, run, folder = trained_run
+    result = export_run(run, tmp / "models" / "tiny", version="0.0.1", show=False)
+    assert result.parity_max_abs_diff < 1e-3
+    card = load_card(tmp / "models" / "tiny")
+    assert card == load_card(tmp / "models" / "tiny" / "model.onnx")  # metadata copy is identical
+    assert card.preprocessing.crop == "native" and card.preprocessing.num_crops == 5
+    assert card.threshold == json.loads((run / "summary.json").read_text())["threshold"]
+    assert card.has_features and card.version == "0.0.1"
+    meta = {p.key for p in onnx.load(str(tmp / "models" / "tiny" / "model.onnx")).metadata_props}
+    assert ONNX_METADATA_KEY in meta
+
+
+def test_detector_takes_preprocessing_from_the_card(trained_run):
+    tmp, run, folder = trained_run
+    export_run(run, tmp / "models" / "tiny", show=False)
+    detector = Detector.load(tmp / "models" / "tiny")
+    real = sorted((folder / "REAL").glob("*.jpg"))[:4]
+    fake = sorted((folder / "FAKE").glob("*.jpg"))[:4]
+    preds = detector.predict(real + fake)
+    assert [p.width for p in preds] == [48] * 8
+    assert sum(p.label == "REAL" for p in preds[:4]) >= 3
+    assert sum(p.label == "FAKE" for p in preds[4:]) >= 3
+    for p in preds:
+        assert abs(sum(p.scores.values()) - 1) < 1e-5
+        assert p.p_ai == pytest.approx(1 - p.scores["REAL"], abs=1e-6)
+    # The same image as bytes, path or PIL object gives the same answer.
+    raw = real[0].read_bytes()
+    probs = detector.predict_proba([raw, real[0], Image.open(real[0])])
+    assert np.allclose(probs[0], probs[1]) and np.allclose(probs[0], probs[2])
+
+
+def test_int8_export_is_kept_only_when_accuracy_holds(trained_run):
+    tmp, run, _ = trained_run
+    result = export_run(run, tmp / "models" / "tiny8", int8=True, calibration_images=32, show=False)
+    info = result.int8
+    assert set(info) >= {"fp32", "int8", "accuracy_drop", "used"}
+    assert info["used"] == (info["accuracy_drop"] < 0.005)
+    assert result.card.quantization == ("int8-static-qdq" if info["used"] else "none")
+    probs = Detector.load(tmp / "models" / "tiny8").predict_proba([Image.new("RGB", (48, 48))])
+    assert probs.shape == (1, 2) and np.isclose(probs.sum(), 1.0, atol=1e-5)

@@ -1,0 +1,38 @@
+import numpy as np
+import pytest
+from PIL import Image
+
+from deeptrust.card import Preprocessing
+from deeptrust.preprocess import fixed_crop_boxes, image_to_crops, normalize
+
+
+def test_native_crops_never_rescale_the_image():
+    arr = np.random.default_rng(0).integers(0, 255, (100, 120, 3), dtype=np.uint8)
+    crops = image_to_crops(Image.fromarray(arr), Preprocessing(input_size=32, crop="native", num_crops=5))
+    assert crops.shape == (5, 32, 32, 3)
+    assert np.array_equal(crops[1], arr[:32, :32])  # top-left corner, pixel for pixel
+    assert np.array_equal(crops[0], arr[34:66, 44:76])  # centre
+
+
+@pytest.mark.parametrize("n", [1, 5, 9])
+def test_fixed_boxes_stay_inside_the_image(n):
+    boxes = fixed_crop_boxes(50, 40, size=32, num_crops=n)
+    assert len(boxes) == n
+    assert all(0 <= l and 0 <= t and r <= 50 and b <= 40 and r - l == 32 for l, t, r, b in boxes)
+
+
+def test_small_images_are_upscaled_to_fit_a_crop():
+    crops = image_to_crops(Image.new("RGB", (10, 20)), Preprocessing(input_size=32, crop="native"))
+    assert crops.shape == (1, 32, 32, 3)
+
+
+def test_resize_policy_and_normalisation():
+    pre = Preprocessing(input_size=8, crop="resize", mean=(0.5,) * 3, std=(0.5,) * 3)
+    x = normalize(image_to_crops(Image.new("RGB", (16, 16), (255, 0, 128)), pre), pre)
+    assert x.shape == (1, 3, 8, 8) and x.dtype == np.float32
+    assert np.allclose(x[0, 0], 1.0) and np.allclose(x[0, 1], -1.0)
+
+
+def test_bad_crop_count_is_refused():
+    with pytest.raises(ValueError, match="1, 5 or 9"):
+        fixed_crop_boxes(64, 64, size=32, num_crops=4)

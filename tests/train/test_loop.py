@@ -1,0 +1,81 @@
+import json
+
+import pytest
+import torch
+
+from deeptrust.train.config import load_config
+from deeptrust.train.loop import train
+
+
+def write_config(tmp_path, source, *, name="tiny", epochs=2, **extra) -> "Path":
+    import yaml
+
+    cfg = {
+        "name": name,
+        "model": {"family": "cnn_small", "pretrained": False},
+        "data": {"source": str(source), "val_fraction": 0.25},
+        "input": {"size": 32, "crop": "resize", "num_crops": 1, "mean": [0.5] * 3, "std": [0.25] * 3},
+        "optim": {"epochs": epochs, "batch_size": 16, "lr": 0.003, "patience": 5, "bf16": False,
+                  "samples_per_epoch": 160},
+        "out_dir": str(tmp_path / "runs" / name),
+        **extra,
+    }
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    return path
+
+
+def test_binary_training_learns_and_writes_a_run(tmp_path, binary_folder):
+    run = train(load_config(write_config(tmp_path, binary_folder, epochs=4)), show=False)
+    summary = json.loads((run / "summary.json").read_text())
+    assert (run / "best.pt").exists() and (run / "last.pt").exists()
+    assert summary["class_names"] == ["FAKE", "REAL"]
+    assert summary["validation"]["roc_auc"] > 0.9  # the synthetic classes are easy
+    assert 0.0 <= summary["threshold"] <= 1.0
+    assert len(summary["history"]) == summary["epochs_run"] == 4
+    assert (run / "curves.png").exists() and (run / "confusion_matrix.png").exists()
+
+
+def test_three_classes_go_through_the_same_code(tmp_path, three_class_folder):
+    run = train(load_config(write_config(tmp_path, three_class_folder, name="three", epochs=3)), show=False)
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["class_names"] == ["AI", "DEEPFAKE", "REAL"]
+    assert len(summary["validation"]["confusion_matrix"]) == 3
+    assert "multiclass_accuracy" in summary["validation"]
+
+
+def test_resume_continues_from_the_checkpoint(tmp_path, binary_folder):
+    cfg_path = write_config(tmp_path, binary_folder, epochs=2)
+    run = train(load_config(cfg_path), show=False)
+    with pytest.raises(FileExistsError, match="--resume"):
+        train(load_config(cfg_path), show=False)
+    # Same config but more epochs is a different config: resuming must refuse it.
+    with pytest.raises(ValueError, match="different config"):
+        train(load_config(cfg_path, **{"optim.epochs": 3}), resume=True, show=False)
+    ckpt = torch.load(run / "last.pt", weights_only=False)
+    ckpt["state"]["epoch"] = 1  # pretend the run was killed after its first epoch
+    ckpt["state"]["history"] = ckpt["state"]["history"][:1]
+    torch.save(ckpt, run / "last.pt")
+    train(load_config(cfg_path), resume=True, show=False)
+    history = json.loads((run / "summary.json").read_text())["history"]
+    assert [h["epoch"] for h in history] == [1, 2]
+
+
+def test_runs_are_tracked_in_mlflow(tmp_path, binary_folder, isolated_home):
+    import mlflow
+
+    run = train(load_config(write_config(tmp_path, binary_folder, epochs=2)), show=False)
+    run_id = json.loads((run / "summary.json").read_text())["mlflow_run_id"]
+    logged = mlflow.get_run(run_id)
+    assert logged.data.params["model.family"] == "cnn_small"
+    assert len(logged.data.params["dataset.hash"]) >= 16
+    history = mlflow.MlflowClient().get_metric_history(run_id, "val_loss")
+    assert [m.step for m in history] == [1, 2]
+    artifacts = {a.path for a in mlflow.MlflowClient().list_artifacts(run_id)}
+    assert {"curves.png", "confusion_matrix.png", "summary.json"} <= artifacts
+
+
+def test_bad_config_is_refused_with_the_key(tmp_path, binary_folder):
+    path = write_config(tmp_path, binary_folder)
+    with pytest.raises(Exception, match="optim"):
+        load_config(path, **{"optim.epochz": 3})
