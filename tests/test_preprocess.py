@@ -36,3 +36,11 @@ def test_resize_policy_and_normalisation():
 def test_bad_crop_count_is_refused():
     with pytest.raises(ValueError, match="1, 5 or 9"):
         fixed_crop_boxes(64, 64, size=32, num_crops=4)
+
+
+def test_flip_adds_mirrored_copies_of_each_crop():
+    arr = np.random.default_rng(1).integers(0, 255, (40, 40, 3), dtype=np.uint8)
+    pre = Preprocessing(input_size=32, crop="native", num_crops=5, flip=True)
+    crops = image_to_crops(Image.fromarray(arr), pre)
+    assert crops.shape == (10, 32, 32, 3)
+    assert np.array_equal(crops[6], crops[1][:, ::-1])

@@ -26,11 +26,14 @@ class Preprocessing:
     ``crop="resize"``: the whole image is resized to ``input_size`` (small-image models, e.g. 32×32).
     ``crop="native"``: ``num_crops`` fixed ``input_size`` crops at native resolution, scores averaged;
     the image is never shrunk, so the generator's pixel traces survive.
+    ``flip``: each crop is also scored mirrored left-right and the scores averaged (test-time
+    augmentation; doubles the inference cost).
     """
 
     input_size: int
     crop: Literal["resize", "native"] = "native"
     num_crops: int = 1
+    flip: bool = False
     mean: tuple[float, float, float] = IMAGENET_MEAN
     std: tuple[float, float, float] = IMAGENET_STD
 

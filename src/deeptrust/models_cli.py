@@ -43,4 +43,8 @@ def list_models(as_json: bool = typer.Option(False, "--json", help="Print JSON i
 @app.command("show")
 def show_model(name: str = typer.Argument(..., help="Model name or directory.")) -> None:
     """Print a model's card as JSON."""
-    typer.echo(load_card(resolve_model(name)).to_json())
+    try:
+        typer.echo(load_card(resolve_model(name)).to_json())
+    except (FileNotFoundError, ValueError) as exc:
+        typer.secho(str(exc), fg="red", err=True)
+        raise typer.Exit(2) from exc

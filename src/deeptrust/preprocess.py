@@ -39,16 +39,20 @@ def ensure_min_side(img: Image.Image, size: int) -> Image.Image:
 
 
 def image_to_crops(img: Image.Image, pre: Preprocessing) -> np.ndarray:
-    """An RGB image → uint8 crops of shape (num_crops, size, size, 3)."""
+    """An RGB image → uint8 crops of shape (num_crops × (2 if flip else 1), size, size, 3)."""
     size = pre.input_size
     if pre.crop == "resize":
         if img.size != (size, size):
             img = img.resize((size, size), Image.BILINEAR)
-        return np.asarray(img, dtype=np.uint8)[None]
-    img = ensure_min_side(img, size)
-    arr = np.asarray(img, dtype=np.uint8)
-    boxes = fixed_crop_boxes(img.width, img.height, size=size, num_crops=pre.num_crops)
-    return np.stack([arr[t:b, l:r] for l, t, r, b in boxes])
+        crops = np.asarray(img, dtype=np.uint8)[None]
+    else:
+        img = ensure_min_side(img, size)
+        arr = np.asarray(img, dtype=np.uint8)
+        boxes = fixed_crop_boxes(img.width, img.height, size=size, num_crops=pre.num_crops)
+        crops = np.stack([arr[t:b, l:r] for l, t, r, b in boxes])
+    if pre.flip:
+        crops = np.concatenate([crops, crops[:, :, ::-1]])
+    return crops
 
 
 def normalize(crops: np.ndarray, pre: Preprocessing) -> np.ndarray:

@@ -59,8 +59,12 @@ def evaluate(
     model: str = typer.Option(
         "photos", "--model", "-m", help="Model name, directory or .onnx file."
     ),
-    data: str = typer.Option(
-        ..., "--data", "-d", help="Dataset: a name, manifest, folder, .tar.gz or CSV."
+    data: str | None = typer.Option(
+        None,
+        "--data",
+        "-d",
+        help="Dataset: a name, manifest, folder, .tar.gz or CSV (default: the model's own dataset, "
+        "split as in training).",
     ),
     split: str = typer.Option("test", "--split", help="Which split of the dataset to evaluate."),
     json_out: Path | None = typer.Option(None, "--json", help="Write the metrics as JSON here."),
@@ -93,7 +97,8 @@ def evaluate(
         detector = Detector.load(model)
     except (OSError, ValueError) as exc:
         _fail(f"cannot load model {model!r}: {exc}")
-    manifest = _load_manifest(data)
+    source, options = _dataset_args(data, detector.card.dataset)
+    manifest = _load_manifest(source, options)
     try:
         result = evaluate_model(
             detector,
@@ -107,7 +112,7 @@ def evaluate(
         )
     except DataError as exc:
         _fail(f"cannot evaluate {data!r}: {exc}")
-    result["data"]["dataset"] = data
+    result["data"]["dataset"] = source
     print_result(result, console)
     if json_out is not None:
         console.print(f"wrote [bold]{write_json(result, json_out)}[/]")
@@ -117,7 +122,24 @@ def evaluate(
         console.print(f"wrote [bold]{write_report(result, report)}[/]")
 
 
-def _load_manifest(data: str) -> Any:
+def _dataset_args(data: str | None, dataset: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    """The source to load, and import options: the model's own split when it is the model's data.
+
+    A model card records its dataset's source and split options, so evaluating on that source
+    re-creates exactly the training/validation/test split (e.g. a carved test split).
+    """
+    source = dataset.get("source")
+    own = {"name": dataset.get("name"), **dataset.get("options", {})} if source else {}
+    if data is None:
+        if not source:
+            _fail("--data is required: the model card names no dataset of its own")
+        return str(source), own
+    if source and Path(data).expanduser().resolve() == Path(source).expanduser().resolve():
+        return data, own
+    return data, {}
+
+
+def _load_manifest(data: str, options: dict[str, Any] | None = None) -> Any:
     """Every image file of the dataset: the kept rows plus the rows its import excluded.
 
     The import's own choices (dropping duplicate copies, label conflicts, leaked copies, unreadable
@@ -135,7 +157,7 @@ def _load_manifest(data: str) -> Any:
     import pandas as pd
 
     try:
-        imported = ensure_dataset(data)
+        imported = ensure_dataset(data, **(options or {}))
     except (OSError, ValueError) as exc:
         _fail(f"cannot load data {data!r}: {exc}")
     excluded = getattr(imported, "excluded", None)

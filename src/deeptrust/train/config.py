@@ -34,6 +34,7 @@ class InputConfig(_Strict):
     size: int = Field(224, ge=8)  # crop side fed to the network, pixels
     crop: Literal["resize", "native"] = "native"
     num_crops: int = 5  # fixed crops averaged at evaluation/inference: 1, 5 or 9
+    flip: bool = False  # also score each crop mirrored (test-time augmentation)
     mean: tuple[float, float, float] = IMAGENET_MEAN
     std: tuple[float, float, float] = IMAGENET_STD
 

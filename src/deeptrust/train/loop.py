@@ -53,7 +53,9 @@ def seed_everything(seed: int) -> None:
 
 def preprocessing_of(config: TrainConfig) -> Preprocessing:
     i = config.input
-    return Preprocessing(input_size=i.size, crop=i.crop, num_crops=i.num_crops, mean=i.mean, std=i.std)
+    return Preprocessing(
+        input_size=i.size, crop=i.crop, num_crops=i.num_crops, flip=i.flip, mean=i.mean, std=i.std
+    )
 
 
 def prepare_data(config: TrainConfig, settings: Settings, show: bool) -> dict[str, Any]:
@@ -255,6 +257,9 @@ def _finish(model, out, config, data, val_x, owner, state, tracker) -> dict[str,
         "epochs_run": state.epoch,
         "train_minutes": round(state.seconds / 60, 2),
         "dataset": {"name": data["dataset"].name, "hash": data["dataset"].dataset_hash,
+                    "source": config.data.source,
+                    "options": {"val_fraction": config.data.val_fraction,
+                                "test_fraction": config.data.test_fraction, "seed": config.data.split_seed},
                     "n": {s: int(len(data[s].labels)) for s in ("train", "val")}},
         "validation": metrics,
         "history": state.history,
