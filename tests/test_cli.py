@@ -36,11 +36,17 @@ def test_models_list_finds_models_on_the_search_path(tmp_path, monkeypatch):
     assert json.loads(shown.output)["family"] == "cnn_small"
 
 
-def test_bundled_models_are_listed():
+def test_bundled_models_are_listed_and_load():
+    from deeptrust import Detector
+    from deeptrust.settings import BUNDLED_MODELS
+
+    shipped = {p.parent.name for p in BUNDLED_MODELS.glob("*/card.json")}
+    assert shipped, "the repository ships its models under models/"
     result = runner.invoke(app, ["models", "list", "--json"])
     assert result.exit_code == 0
-    names = {r["name"] for r in json.loads(result.output)}
-    assert {"cifake", "photos"} <= names
+    assert shipped <= {r["name"] for r in json.loads(result.output)}
+    for name in shipped:
+        assert Detector.load(name).card.name == name
 
 
 def test_unknown_model_is_a_clear_error():
