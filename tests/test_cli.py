@@ -64,3 +64,25 @@ def test_train_with_a_missing_config_exits_2(tmp_path):
 def test_export_without_a_run_exits_2(tmp_path):
     result = runner.invoke(app, ["export", "--run", str(tmp_path), "--out", str(tmp_path / "m")])
     assert result.exit_code == 2
+
+
+def test_annotate_attaches_test_metrics_and_findings(tmp_path):
+    import shutil
+
+    from deeptrust import load_card
+    from deeptrust.settings import BUNDLED_MODELS
+
+    source = next(BUNDLED_MODELS.glob("*/card.json")).parent
+    model = tmp_path / "m"
+    shutil.copytree(source, model)
+    evaluation = {"accuracy": 0.9, "roc_auc": 0.95, "n": 10, "data": {"split": "test"},
+                  "robustness": {"jpeg50": {"n": 10, "accuracy": 0.8, "roc_auc": 0.9}}}
+    (tmp_path / "eval.json").write_text(json.dumps(evaluation))
+    result = runner.invoke(app, ["models", "annotate", str(model), "--evaluation", str(tmp_path / "eval.json"),
+                                 "--description", "checked", "--limitation", "tiny test"])
+    assert result.exit_code == 0, result.output
+    card = load_card(model)
+    assert card == load_card(model / "model.onnx")  # the ONNX metadata copy follows
+    assert card.metrics["test"]["accuracy"] == 0.9
+    assert card.metrics["test"]["robustness"]["jpeg50"]["roc_auc"] == 0.9
+    assert card.description == "checked" and card.limitations == ("tiny test",)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import typer
 from rich.console import Console
@@ -48,3 +49,50 @@ def show_model(name: str = typer.Argument(..., help="Model name or directory."))
     except (FileNotFoundError, ValueError) as exc:
         typer.secho(str(exc), fg="red", err=True)
         raise typer.Exit(2) from exc
+
+
+@app.command("annotate")
+def annotate_model(
+    name: str = typer.Argument(..., help="Model name or directory."),
+    evaluation: Path | None = typer.Option(
+        None, "--evaluation", help="JSON from `deeptrust evaluate --json`, stored as the card's test metrics."
+    ),
+    description: str | None = typer.Option(None, help="Replace the card's description."),
+    limitation: list[str] = typer.Option([], "--limitation", help="A known limitation (repeatable)."),
+) -> None:
+    """Attach test results and findings to a model card (card.json and the ONNX metadata)."""
+    from deeptrust.card import ONNX_FILE, save_card
+    from deeptrust.export.onnx import embed_card
+
+    directory = resolve_model(name)
+    card = load_card(directory)
+    changes: dict[str, object] = {}
+    if evaluation is not None:
+        changes["metrics"] = {**card.metrics, "test": summarise_evaluation(json.loads(evaluation.read_text()))}
+    if description is not None:
+        changes["description"] = description
+    if limitation:
+        changes["limitations"] = tuple(limitation)
+    card = card.replace(**changes)
+    embed_card(directory / ONNX_FILE, card)
+    save_card(card, directory)
+    typer.echo(f"card of {directory.name} updated: {', '.join(changes) or 'nothing'}")
+
+
+HEADLINE = ("accuracy", "precision", "recall", "f1", "roc_auc", "average_precision",
+            "tpr_at_fpr_1pct", "tpr_at_fpr_5pct", "ece", "n")
+
+
+def summarise_evaluation(result: dict) -> dict:
+    """The headline metrics, subsets and robustness table of an evaluation, for a model card."""
+    out: dict = {k: result.get(k) for k in HEADLINE}
+    out["split"] = result.get("data", {}).get("split")
+    for key in ("subsets", "per_source"):
+        if result.get(key):
+            out[key] = {n: {k: m.get(k) for k in HEADLINE} for n, m in result[key].items()}
+    if result.get("robustness"):
+        out["robustness"] = {
+            n: {k: row.get(k) for k in ("n", "accuracy", "roc_auc", "tpr_at_fpr_5pct", "false_positive_rate")}
+            for n, row in result["robustness"].items()
+        }
+    return out

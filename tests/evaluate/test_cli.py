@@ -142,3 +142,18 @@ def test_end_to_end_with_a_real_import(
     assert result.exit_code == 0, result.output
     metrics = json.loads(out_json.read_text())
     assert metrics["n"] == 32 and metrics["subsets"]["without_leaks"]["n"] == 31
+
+
+def test_default_data_is_the_models_own_split(tmp_path):
+    from deeptrust.evaluate.cli import _dataset_args
+
+    source = tmp_path / "photos.tar.gz"
+    source.write_bytes(b"")
+    own = {"name": "photos", "source": str(source),
+           "options": {"val_fraction": 0.15, "test_fraction": 0.2, "seed": 0}}
+    expected = {"name": "photos", "val_fraction": 0.15, "test_fraction": 0.2, "seed": 0}
+    assert _dataset_args(None, own) == (str(source), expected)
+    # The same file named another way still gets the model's split options ...
+    assert _dataset_args(str(tmp_path / "." / "photos.tar.gz"), own)[1] == expected
+    # ... while other data is imported with its own defaults.
+    assert _dataset_args(str(tmp_path / "other"), own) == (str(tmp_path / "other"), {})
