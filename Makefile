@@ -3,8 +3,7 @@ PYTHON ?= python3.11
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 TORCH_WHEEL ?= /opt/wheels/torch-2.13.0+cpu-cp311-cp311-manylinux_2_28_x86_64.whl
-MODEL  ?= cifake
-DATA   ?= ../shared/datasets/cifake.tar.gz
+MODEL  ?= photos
 
 .PHONY: run test lint venv dev models clean
 
@@ -21,10 +20,10 @@ dev: $(BIN)/python
 	if [ -f "$(TORCH_WHEEL)" ]; then $(BIN)/pip install -q "$(TORCH_WHEEL)"; else $(BIN)/pip install -q torch==2.13.0; fi
 	$(BIN)/pip install -q -e '.[dev]'
 
-# Main job (until the service lands): evaluate the bundled model on its test data.
+# Main job (until the service lands): evaluate the bundled default model on its own test split.
 run: venv dev
 	$(BIN)/deeptrust models list
-	$(BIN)/deeptrust evaluate --model $(MODEL) --data $(DATA) --split test --json .deeptrust/run-$(MODEL).json
+	$(BIN)/deeptrust evaluate --model $(MODEL) --split test --json .deeptrust/run-$(MODEL).json
 
 test: dev
 	$(BIN)/pytest -q --cov --cov-report=term --durations=15

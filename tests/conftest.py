@@ -38,8 +38,15 @@ def synthetic_image(label: str, rng: np.random.Generator, size: int) -> Image.Im
     return img.filter(ImageFilter.GaussianBlur(3))
 
 
-def make_image_folder(root: Path, *, labels=("REAL", "FAKE"), per_class: int = 24, size: int = 32,
-                      splits: tuple[str, ...] = (), seed: int = 0) -> Path:
+def make_image_folder(
+    root: Path,
+    *,
+    labels=("REAL", "FAKE"),
+    per_class: int = 24,
+    size: int = 32,
+    splits: tuple[str, ...] = (),
+    seed: int = 0,
+) -> Path:
     rng = np.random.default_rng(seed)
     for split in splits or ("",):
         for label in labels:

@@ -4,8 +4,14 @@ from deeptrust.card import ModelCard, Preprocessing, load_card, save_card
 
 
 def make_card(**kw) -> ModelCard:
-    base = dict(name="m", version="1", family="cnn_small", class_names=("FAKE", "REAL"),
-                preprocessing=Preprocessing(input_size=32, crop="resize"), threshold=0.4)
+    base = dict(
+        name="m",
+        version="1",
+        family="cnn_small",
+        class_names=("FAKE", "REAL"),
+        preprocessing=Preprocessing(input_size=32, crop="resize"),
+        threshold=0.4,
+    )
     return ModelCard(**{**base, **kw})
 
 

@@ -20,8 +20,13 @@ def test_help_lists_every_command():
 
 def test_models_list_finds_models_on_the_search_path(tmp_path, monkeypatch):
     model_dir = tmp_path / "models" / "tiny"
-    card = ModelCard(name="tiny", version="9.9", family="cnn_small", class_names=("FAKE", "REAL"),
-                     preprocessing=Preprocessing(input_size=32, crop="resize"))
+    card = ModelCard(
+        name="tiny",
+        version="9.9",
+        family="cnn_small",
+        class_names=("FAKE", "REAL"),
+        preprocessing=Preprocessing(input_size=32, crop="resize"),
+    )
     save_card(card, model_dir)
     (model_dir / "model.onnx").write_bytes(b"")  # listing reads cards only
     (tmp_path / "models" / "no-weights").mkdir()
@@ -75,11 +80,28 @@ def test_annotate_attaches_test_metrics_and_findings(tmp_path):
     source = next(BUNDLED_MODELS.glob("*/card.json")).parent
     model = tmp_path / "m"
     shutil.copytree(source, model)
-    evaluation = {"accuracy": 0.9, "roc_auc": 0.95, "n": 10, "data": {"split": "test"},
-                  "robustness": {"jpeg50": {"n": 10, "accuracy": 0.8, "roc_auc": 0.9}}}
+    evaluation = {
+        "accuracy": 0.9,
+        "roc_auc": 0.95,
+        "n": 10,
+        "data": {"split": "test"},
+        "robustness": {"jpeg50": {"n": 10, "accuracy": 0.8, "roc_auc": 0.9}},
+    }
     (tmp_path / "eval.json").write_text(json.dumps(evaluation))
-    result = runner.invoke(app, ["models", "annotate", str(model), "--evaluation", str(tmp_path / "eval.json"),
-                                 "--description", "checked", "--limitation", "tiny test"])
+    result = runner.invoke(
+        app,
+        [
+            "models",
+            "annotate",
+            str(model),
+            "--evaluation",
+            str(tmp_path / "eval.json"),
+            "--description",
+            "checked",
+            "--limitation",
+            "tiny test",
+        ],
+    )
     assert result.exit_code == 0, result.output
     card = load_card(model)
     assert card == load_card(model / "model.onnx")  # the ONNX metadata copy follows

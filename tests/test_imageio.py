@@ -20,8 +20,17 @@ def encode(img: Image.Image, fmt: str, **kw) -> bytes:
 
 @pytest.mark.parametrize(
     "mode,fmt",
-    [("RGB", "JPEG"), ("L", "PNG"), ("RGBA", "PNG"), ("P", "PNG"), ("CMYK", "JPEG"), ("LA", "PNG"),
-     ("I;16", "PNG"), ("RGB", "WEBP"), ("1", "PNG")],
+    [
+        ("RGB", "JPEG"),
+        ("L", "PNG"),
+        ("RGBA", "PNG"),
+        ("P", "PNG"),
+        ("CMYK", "JPEG"),
+        ("LA", "PNG"),
+        ("I;16", "PNG"),
+        ("RGB", "WEBP"),
+        ("1", "PNG"),
+    ],
 )
 def test_colour_modes_become_rgb(mode, fmt):
     img = Image.new("RGB", (20, 10), (200, 40, 40)).convert(mode)

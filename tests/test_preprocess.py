@@ -18,7 +18,8 @@ def test_native_crops_never_rescale_the_image():
 def test_fixed_boxes_stay_inside_the_image(n):
     boxes = fixed_crop_boxes(50, 40, size=32, num_crops=n)
     assert len(boxes) == n
-    assert all(0 <= l and 0 <= t and r <= 50 and b <= 40 and r - l == 32 for l, t, r, b in boxes)
+    for left, top, right, bottom in boxes:
+        assert left >= 0 and top >= 0 and right <= 50 and bottom <= 40 and right - left == 32
 
 
 def test_small_images_are_upscaled_to_fit_a_crop():

@@ -5,6 +5,7 @@ All preprocessing comes from the model card stored beside the ONNX file.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -79,11 +80,9 @@ class Detector:
             return np.zeros((0, len(self.card.class_names)), np.float32)
         counts = [len(c) for c in crops]
         flat = np.concatenate(crops)
-        probs = np.concatenate(
-            [self.run(flat[i : i + batch_size]) for i in range(0, len(flat), batch_size)]
-        )
+        probs = np.concatenate([self.run(flat[i : i + batch_size]) for i in range(0, len(flat), batch_size)])
         bounds = np.cumsum([0, *counts])
-        return np.stack([probs[a:b].mean(axis=0) for a, b in zip(bounds[:-1], bounds[1:], strict=True)])
+        return np.stack([probs[a:b].mean(axis=0) for a, b in itertools.pairwise(bounds)])
 
     def p_ai(self, probs: np.ndarray) -> np.ndarray:
         """Probability that an image is not real: one minus the real class's probability."""

@@ -17,7 +17,9 @@ console = Console()
 
 
 @app.command("list")
-def list_models(as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table.")) -> None:
+def list_models(
+    as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
+) -> None:
     """List the models found on the model search path."""
     models = iter_models()
     if as_json:
@@ -55,7 +57,9 @@ def show_model(name: str = typer.Argument(..., help="Model name or directory."))
 def annotate_model(
     name: str = typer.Argument(..., help="Model name or directory."),
     evaluation: Path | None = typer.Option(
-        None, "--evaluation", help="JSON from `deeptrust evaluate --json`, stored as the card's test metrics."
+        None,
+        "--evaluation",
+        help="JSON from `deeptrust evaluate --json`, stored as the card's test metrics.",
     ),
     description: str | None = typer.Option(None, help="Replace the card's description."),
     limitation: list[str] = typer.Option([], "--limitation", help="A known limitation (repeatable)."),
@@ -68,7 +72,10 @@ def annotate_model(
     card = load_card(directory)
     changes: dict[str, object] = {}
     if evaluation is not None:
-        changes["metrics"] = {**card.metrics, "test": summarise_evaluation(json.loads(evaluation.read_text()))}
+        changes["metrics"] = {
+            **card.metrics,
+            "test": summarise_evaluation(json.loads(evaluation.read_text())),
+        }
     if description is not None:
         changes["description"] = description
     if limitation:
@@ -79,8 +86,18 @@ def annotate_model(
     typer.echo(f"card of {directory.name} updated: {', '.join(changes) or 'nothing'}")
 
 
-HEADLINE = ("accuracy", "precision", "recall", "f1", "roc_auc", "average_precision",
-            "tpr_at_fpr_1pct", "tpr_at_fpr_5pct", "ece", "n")
+HEADLINE = (
+    "accuracy",
+    "precision",
+    "recall",
+    "f1",
+    "roc_auc",
+    "average_precision",
+    "tpr_at_fpr_1pct",
+    "tpr_at_fpr_5pct",
+    "ece",
+    "n",
+)
 
 
 def summarise_evaluation(result: dict) -> dict:

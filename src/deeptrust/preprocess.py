@@ -49,7 +49,7 @@ def image_to_crops(img: Image.Image, pre: Preprocessing) -> np.ndarray:
         img = ensure_min_side(img, size)
         arr = np.asarray(img, dtype=np.uint8)
         boxes = fixed_crop_boxes(img.width, img.height, size=size, num_crops=pre.num_crops)
-        crops = np.stack([arr[t:b, l:r] for l, t, r, b in boxes])
+        crops = np.stack([arr[top:bottom, left:right] for left, top, right, bottom in boxes])
     if pre.flip:
         crops = np.concatenate([crops, crops[:, :, ::-1]])
     return crops

@@ -28,7 +28,8 @@ class Settings(BaseSettings):
     onnx_threads: int = Field(default=0, ge=0)
     # MLflow tracking URI (MLflow's own MLFLOW_TRACKING_URI is honoured too); empty: SQLite under `home`.
     mlflow_tracking_uri: str = Field(
-        default="", validation_alias=AliasChoices("DEEPTRUST_MLFLOW_TRACKING_URI", "MLFLOW_TRACKING_URI")
+        default="",
+        validation_alias=AliasChoices("DEEPTRUST_MLFLOW_TRACKING_URI", "MLFLOW_TRACKING_URI"),
     )
 
     @property

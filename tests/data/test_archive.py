@@ -60,9 +60,7 @@ def _member(name: str, kind: bytes = tarfile.REGTYPE, size: int = 1) -> tarfile.
         (_member("ds/REAL/fifo", tarfile.FIFOTYPE), "not a regular file"),
     ],
 )
-def test_unsafe_members_refuse_the_archive(
-    tmp_path: Path, member: tarfile.TarInfo, message: str
-) -> None:
+def test_unsafe_members_refuse_the_archive(tmp_path: Path, member: tarfile.TarInfo, message: str) -> None:
     archive = _archive_with(tmp_path, member, b"x" if member.isfile() else b"")
     with pytest.raises(DataError, match=message):
         extract_archive(archive, tmp_path / "cache", progress=False)

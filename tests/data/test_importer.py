@@ -39,10 +39,7 @@ def test_folder_without_split_gets_a_stratified_seeded_val(tmp_path: Path, home:
     assert result.excluded.empty and result.report["counts"]["kept"] == 30
     again = _import(tmp_path / "ds", name="ds2", val_fraction=0.2, seed=1)
     assert again.dataset_hash == result.dataset_hash  # same data, same split
-    assert (
-        _import(tmp_path / "ds", name="ds3", val_fraction=0.2, seed=2).dataset_hash
-        != result.dataset_hash
-    )
+    assert _import(tmp_path / "ds", name="ds3", val_fraction=0.2, seed=2).dataset_hash != result.dataset_hash
     saved = json.loads((result.directory / "report.json").read_text())
     assert saved["dataset_hash"] == result.dataset_hash
     assert "Shortcut check" in (result.directory / "report.txt").read_text()
@@ -77,9 +74,7 @@ def test_train_test_folder_with_duplicates_and_a_leak(tmp_path: Path) -> None:
     assert flagged.loc["train/REAL/zz-copy.jpg", "duplicate"]
     assert flagged.loc["train/FAKE/zz-leak.jpg", "leak"]
     # the duplicate pair is carved as one: both copies share a split
-    assert (
-        flagged.loc["train/REAL/003.jpg", "split"] == flagged.loc["train/REAL/zz-copy.jpg", "split"]
-    )
+    assert flagged.loc["train/REAL/003.jpg", "split"] == flagged.loc["train/REAL/zz-copy.jpg", "split"]
 
 
 def test_unreadable_non_rgb_and_label_conflicts_are_reported(tmp_path: Path) -> None:
@@ -130,9 +125,7 @@ def test_tar_gz_and_csv_sources(tmp_path: Path) -> None:
     csv.write_text(
         "path,label,source\n"
         + "".join(
-            f"pack/train/{label}/00{i}.jpg,{label},gen-{i}\n"
-            for label in ("REAL", "FAKE")
-            for i in range(3)
+            f"pack/train/{label}/00{i}.jpg,{label},gen-{i}\n" for label in ("REAL", "FAKE") for i in range(3)
         )
     )
     from_csv = _import(csv, name="csv", val_fraction=0)
@@ -156,18 +149,14 @@ def test_format_shortcut_warns_and_balanced_does_not(tmp_path: Path) -> None:
     assert fair["warnings"] == [] and len(fair["properties"]) == 8
 
 
-def test_ensure_dataset_reuses_a_matching_import(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_ensure_dataset_reuses_a_matching_import(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     write_labelled(tmp_path / "ds", {"REAL": 4, "FAKE": 4})
     first = ensure_dataset(tmp_path / "ds", progress=False)
     assert first.name.startswith("ds-") and len(first.name) == len("ds-") + 8
 
     scans = []
     real_scan = importer_module.scan_files
-    monkeypatch.setattr(
-        importer_module, "scan_files", lambda *a, **k: scans.append(1) or real_scan(*a, **k)
-    )
+    monkeypatch.setattr(importer_module, "scan_files", lambda *a, **k: scans.append(1) or real_scan(*a, **k))
     again = ensure_dataset(tmp_path / "ds", progress=False)
     assert scans == [] and again.dataset_hash == first.dataset_hash
     assert ensure_dataset(first.name).dataset_hash == first.dataset_hash
@@ -197,9 +186,7 @@ def test_bad_input_is_a_data_error(tmp_path: Path) -> None:
         _import(tmp_path / "broken")
 
 
-@pytest.mark.skipif(
-    not (SHARED_DATASETS / "sd-vs-photos.tar.gz").is_file(), reason="no shared data"
-)
+@pytest.mark.skipif(not (SHARED_DATASETS / "sd-vs-photos.tar.gz").is_file(), reason="no shared data")
 def test_real_subset_of_sd_vs_photos(tmp_path: Path) -> None:
     taken = {"REAL": 0, "FAKE": 0}
     with tarfile.open(SHARED_DATASETS / "sd-vs-photos.tar.gz") as tar:

@@ -49,10 +49,7 @@ def test_truncated_jpeg_is_unreadable(tmp_path: Path) -> None:
 
 def test_not_an_image_and_missing_file(tmp_path: Path) -> None:
     (tmp_path / "fake.jpg").write_bytes(b"this is text, not a JPEG")
-    assert (
-        _facts(tmp_path / "fake.jpg")["error"]
-        == "not_an_image: cannot identify an image in 24 bytes"
-    )
+    assert _facts(tmp_path / "fake.jpg")["error"] == "not_an_image: cannot identify an image in 24 bytes"
     assert _facts(tmp_path / "absent.jpg")["error"].startswith("missing: ")
 
 

@@ -33,9 +33,7 @@ def test_format_that_separates_the_classes_warns() -> None:
     assert scores["dimensions"]["constant"] and not scores["dimensions"]["warn"]
     assert not scores["bytes"]["warn"] and scores["bytes"]["score"] == 0.5
     assert len(result["warnings"]) == 3  # format, jpeg_quality, qtable_hash
-    assert result["warnings"][0].startswith(
-        "format alone predicts the label (accuracy 1.00 vs 0.50"
-    )
+    assert result["warnings"][0].startswith("format alone predicts the label (accuracy 1.00 vs 0.50")
 
 
 def test_balanced_properties_do_not_warn() -> None:

@@ -51,9 +51,7 @@ def test_split_folders_normalise_names_and_unwrap_a_wrapper(tmp_path: Path) -> N
 def test_mixed_split_and_label_folders_is_an_error(tmp_path: Path) -> None:
     write_labelled(tmp_path / "ds", {"REAL": 1}, prefix="train")
     write_labelled(tmp_path / "ds", {"FAKE": 1})
-    with pytest.raises(
-        DataError, match=r"mixes split folders \(train\) with other folders \(FAKE\)"
-    ):
+    with pytest.raises(DataError, match=r"mixes split folders \(train\) with other folders \(FAKE\)"):
         read_source(tmp_path / "ds", cache_dir=tmp_path / "cache")
 
 

@@ -61,10 +61,7 @@ def test_flags_keep_everything_readable_but_still_mark_it() -> None:
     table, stats = find_problems(_table(ROWS), keep_duplicates=True, keep_leaks=True)
     assert set(table.loc[table["reason"] != "", "relpath"]) == {"train/REAL/h.jpg"}
     flagged = table.set_index("relpath")
-    assert (
-        flagged.loc["train/FAKE/a.jpg", "duplicate"]
-        and flagged.loc["train/FAKE/b.jpg", "duplicate"]
-    )
+    assert flagged.loc["train/FAKE/a.jpg", "duplicate"] and flagged.loc["train/FAKE/b.jpg", "duplicate"]
     assert flagged.loc["train/FAKE/c.jpg", "leak"] and flagged.loc["test/FAKE/t1.jpg", "leak"]
     # kept conflicting copies sit in one split, so they are duplicates of each other too
     assert flagged.loc["train/REAL/f.jpg", "duplicate"]

@@ -48,9 +48,7 @@ def fake_data(monkeypatch: pytest.MonkeyPatch, image_manifest: pd.DataFrame) -> 
     return calls
 
 
-def test_evaluate_writes_json_and_report(
-    tiny_model_dir: Path, fake_data: list[dict], tmp_path: Path
-) -> None:
+def test_evaluate_writes_json_and_report(tiny_model_dir: Path, fake_data: list[dict], tmp_path: Path) -> None:
     out_json, out_html = tmp_path / "m.json", tmp_path / "r.html"
     args = [
         "-m",
@@ -75,9 +73,7 @@ def test_evaluate_writes_json_and_report(
     assert fake_data[0]["src"] == "tiny-set"
 
 
-def test_limit_and_no_robustness(
-    tiny_model_dir: Path, fake_data: list[dict], tmp_path: Path
-) -> None:
+def test_limit_and_no_robustness(tiny_model_dir: Path, fake_data: list[dict], tmp_path: Path) -> None:
     out_json = tmp_path / "m.json"
     args = ["-m", str(tiny_model_dir), "-d", "tiny-set", "--limit", "10", "--no-robustness"]
     result = runner.invoke(app, [*args, "--json", str(out_json), "--split", "val"])
@@ -120,9 +116,7 @@ def test_end_to_end_with_a_real_import(
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy(row.path, target)
     leaked = folder / "test" / "REAL" / "real_00.png"
-    shutil.copy(
-        leaked, folder / "val" / "REAL" / "copy_of_test.png"
-    )  # one test image leaks into val
+    shutil.copy(leaked, folder / "val" / "REAL" / "copy_of_test.png")  # one test image leaks into val
     monkeypatch.setenv("DEEPTRUST_HOME", str(tmp_path / "home"))
     get_settings.cache_clear()
     try:
@@ -149,8 +143,11 @@ def test_default_data_is_the_models_own_split(tmp_path):
 
     source = tmp_path / "photos.tar.gz"
     source.write_bytes(b"")
-    own = {"name": "photos", "source": str(source),
-           "options": {"val_fraction": 0.15, "test_fraction": 0.2, "seed": 0}}
+    own = {
+        "name": "photos",
+        "source": str(source),
+        "options": {"val_fraction": 0.15, "test_fraction": 0.2, "seed": 0},
+    }
     expected = {"name": "photos", "val_fraction": 0.15, "test_fraction": 0.2, "seed": 0}
     assert _dataset_args(None, own) == (str(source), expected)
     # The same file named another way still gets the model's split options ...

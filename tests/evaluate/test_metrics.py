@@ -80,13 +80,9 @@ def test_tpr_at_fpr_is_the_best_tpr_within_the_fpr_budget() -> None:
     rng = np.random.default_rng(2)
     y = np.r_[np.ones(200, bool), np.zeros(200, bool)]
     p_ai = np.r_[rng.uniform(0.3, 1.0, 200), rng.uniform(0.0, 0.7, 200)]
-    m = compute_metrics(
-        np.where(y, "FAKE", "REAL").tolist(), binary_probs(p_ai), threshold=0.5, **BINARY
-    )
+    m = compute_metrics(np.where(y, "FAKE", "REAL").tolist(), binary_probs(p_ai), threshold=0.5, **BINARY)
     for key, budget in (("tpr_at_fpr_1pct", 0.01), ("tpr_at_fpr_5pct", 0.05)):
-        best = max(
-            (p_ai[y] >= t).mean() for t in np.unique(p_ai) if (p_ai[~y] >= t).mean() <= budget
-        )
+        best = max((p_ai[y] >= t).mean() for t in np.unique(p_ai) if (p_ai[~y] >= t).mean() <= budget)
         assert m[key] == pytest.approx(best)
 
 
@@ -169,9 +165,7 @@ def test_three_classes() -> None:
 
 def test_predicted_labels_follow_the_threshold_then_the_top_non_real_class() -> None:
     probs = np.array([[0.6, 0.3, 0.1], [0.3, 0.2, 0.5], [0.45, 0.5, 0.05]])
-    got = predicted_labels(
-        probs, class_names=("REAL", "AI", "DF"), real_class="REAL", threshold=0.5
-    )
+    got = predicted_labels(probs, class_names=("REAL", "AI", "DF"), real_class="REAL", threshold=0.5)
     assert got.tolist() == ["REAL", "DF", "AI"]
 
 

@@ -47,9 +47,7 @@ TOP_LEVEL = {
 
 @pytest.fixture(scope="module")
 def result(detector: Detector, image_manifest: pd.DataFrame) -> dict:
-    return evaluate_model(
-        detector, image_manifest, robustness_limit=12, batch_size=8, progress=False
-    )
+    return evaluate_model(detector, image_manifest, robustness_limit=12, batch_size=8, progress=False)
 
 
 def test_result_shape_and_json(result: dict, tmp_path: Path) -> None:
@@ -119,21 +117,16 @@ def test_unreadable_images_are_listed_not_raised(
     assert "robustness" not in out
 
 
-def test_no_sections_without_sources_or_leaks(
-    detector: Detector, image_manifest: pd.DataFrame
-) -> None:
+def test_no_sections_without_sources_or_leaks(detector: Detector, image_manifest: pd.DataFrame) -> None:
     plain = image_manifest[["path", "label", "split"]]
     out = evaluate_model(detector, plain, split=None, robustness=False, progress=False)
     assert out["n"] == len(image_manifest)
     assert "per_source" not in out and "subsets" not in out
 
 
-def test_limit_takes_a_stratified_seeded_sample(
-    detector: Detector, image_manifest: pd.DataFrame
-) -> None:
+def test_limit_takes_a_stratified_seeded_sample(detector: Detector, image_manifest: pd.DataFrame) -> None:
     runs = [
-        evaluate_model(detector, image_manifest, limit=10, robustness=False, progress=False)
-        for _ in range(2)
+        evaluate_model(detector, image_manifest, limit=10, robustness=False, progress=False) for _ in range(2)
     ]
     assert runs[0]["n"] == 10 and runs[0]["data"]["labels"] == {"FAKE": 5, "REAL": 5}
     assert runs[0]["_scores"]["paths"] == runs[1]["_scores"]["paths"]

@@ -24,8 +24,12 @@ def trained_run(tmp_path_factory):
     mp.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp / 'mlflow.db'}")
     deeptrust.settings.get_settings.cache_clear()
     folder = make_image_folder(tmp / "data", per_class=24, size=48)
-    cfg = write_config(tmp, folder, epochs=3,
-                       input={"size": 32, "crop": "native", "num_crops": 5, "mean": [0.5] * 3, "std": [0.25] * 3})
+    cfg = write_config(
+        tmp,
+        folder,
+        epochs=3,
+        input={"size": 32, "crop": "native", "num_crops": 5, "mean": [0.5] * 3, "std": [0.25] * 3},
+    )
     run = train(load_config(cfg), show=False)
     yield tmp, run, folder
     mp.undo()
@@ -33,7 +37,7 @@ def trained_run(tmp_path_factory):
 
 
 def test_export_writes_onnx_with_card_and_matches_torch(trained_run):
-    tmp, run, folder = trained_run
+    tmp, run, _ = trained_run
     result = export_run(run, tmp / "models" / "tiny", version="0.0.1", show=False)
     assert result.parity_max_abs_diff < 1e-3
     card = load_card(tmp / "models" / "tiny")

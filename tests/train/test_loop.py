@@ -1,4 +1,5 @@
 import json
+from pathlib import Path
 
 import pytest
 import torch
@@ -7,16 +8,28 @@ from deeptrust.train.config import load_config
 from deeptrust.train.loop import train
 
 
-def write_config(tmp_path, source, *, name="tiny", epochs=2, **extra) -> "Path":
+def write_config(tmp_path, source, *, name="tiny", epochs=2, **extra) -> Path:
     import yaml
 
     cfg = {
         "name": name,
         "model": {"family": "cnn_small", "pretrained": False},
         "data": {"source": str(source), "val_fraction": 0.25},
-        "input": {"size": 32, "crop": "resize", "num_crops": 1, "mean": [0.5] * 3, "std": [0.25] * 3},
-        "optim": {"epochs": epochs, "batch_size": 16, "lr": 0.003, "patience": 5, "bf16": False,
-                  "samples_per_epoch": 160},
+        "input": {
+            "size": 32,
+            "crop": "resize",
+            "num_crops": 1,
+            "mean": [0.5] * 3,
+            "std": [0.25] * 3,
+        },
+        "optim": {
+            "epochs": epochs,
+            "batch_size": 16,
+            "lr": 0.003,
+            "patience": 5,
+            "bf16": False,
+            "samples_per_epoch": 160,
+        },
         "out_dir": str(tmp_path / "runs" / name),
         **extra,
     }

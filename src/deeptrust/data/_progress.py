@@ -34,9 +34,7 @@ class RateColumn(ProgressColumn):
 def create_progress(*, enabled: bool, in_bytes: bool = False) -> Progress:
     """A progress display; ``in_bytes`` shows sizes and MB/s instead of counts and files/s."""
     counts = (
-        (DownloadColumn(), TransferSpeedColumn())
-        if in_bytes
-        else (MofNCompleteColumn(), RateColumn("files"))
+        (DownloadColumn(), TransferSpeedColumn()) if in_bytes else (MofNCompleteColumn(), RateColumn("files"))
     )
     return Progress(
         TextColumn("[progress.description]{task.description}"),

@@ -13,9 +13,7 @@ app = typer.Typer(no_args_is_help=True)
 
 
 def _fail(console: Console, exc: Exception) -> typer.Exit:
-    console.print(
-        f"[bold red]error:[/bold red] {escape(str(exc))}", highlight=False, soft_wrap=True
-    )
+    console.print(f"[bold red]error:[/bold red] {escape(str(exc))}", highlight=False, soft_wrap=True)
     return typer.Exit(code=2)
 
 

@@ -149,9 +149,7 @@ def ensure_dataset(
     directory = root / name
     if _is_current(directory, source_fingerprint(src), options):
         return _load_result(directory)
-    return import_dataset(
-        src, name=name, keep_duplicates=keep_duplicates, keep_leaks=keep_leaks, **kwargs
-    )
+    return import_dataset(src, name=name, keep_duplicates=keep_duplicates, keep_leaks=keep_leaks, **kwargs)
 
 
 def load_manifest(name_or_path: str | Path, root: Path | None = None) -> pd.DataFrame:
@@ -202,7 +200,11 @@ def _check_name(name: str) -> None:
 
 
 def _options(
-    keep_duplicates: bool, keep_leaks: bool, val_fraction: float, seed: int, test_fraction: float = 0.0
+    keep_duplicates: bool,
+    keep_leaks: bool,
+    val_fraction: float,
+    seed: int,
+    test_fraction: float = 0.0,
 ) -> dict:
     return {
         "val_fraction": float(val_fraction),
@@ -248,16 +250,12 @@ def _is_current(directory: Path, fingerprint: str, options: dict) -> bool:
 def _load_result(directory: Path) -> ImportResult:
     report_path = directory / REPORT_JSON
     if not report_path.is_file():
-        raise DataError(
-            f"{directory} has no {REPORT_JSON}: the import did not finish; import again"
-        )
+        raise DataError(f"{directory} has no {REPORT_JSON}: the import did not finish; import again")
     report = json.loads(report_path.read_text())
     manifest = pd.read_parquet(directory / MANIFEST_FILE)
     excluded_path = directory / EXCLUDED_FILE
     excluded = (
-        pd.read_parquet(excluded_path)
-        if excluded_path.is_file()
-        else pd.DataFrame(columns=EXCLUDED_COLUMNS)
+        pd.read_parquet(excluded_path) if excluded_path.is_file() else pd.DataFrame(columns=EXCLUDED_COLUMNS)
     )
     dataset_hash = report.get("dataset_hash") or hash_manifest(manifest)
     return ImportResult(directory.name, directory, manifest, excluded, report, dataset_hash)

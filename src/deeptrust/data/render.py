@@ -35,9 +35,7 @@ def format_report(report: dict, *, width: int = 110) -> str:
 
 def _by(counts: dict[str, int]) -> str:
     """``a 1, b 2`` with markup escaped: keys come from file names, labels and error messages."""
-    return escape(
-        ", ".join(f"{key}: {value:,}" for key, value in counts.items() if value) or "none"
-    )
+    return escape(", ".join(f"{key}: {value:,}" for key, value in counts.items() if value) or "none")
 
 
 def _summary(report: dict) -> Table:
@@ -45,9 +43,7 @@ def _summary(report: dict) -> Table:
     table = Table(title=f"Dataset {report['name']!r}", show_header=False, title_justify="left")
     table.add_column(style="bold")
     table.add_column()
-    table.add_row(
-        "Source", escape(f"{source['path']} ({source['kind']}, {source['layout']} layout)")
-    )
+    table.add_row("Source", escape(f"{source['path']} ({source['kind']}, {source['layout']} layout)"))
     table.add_row("Image files found", f"{counts['found']:,}")
     table.add_row("Other files skipped", f"{counts['skipped']:,}")
     table.add_row("Kept", f"{counts['kept']:,}")

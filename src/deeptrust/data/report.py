@@ -49,9 +49,7 @@ def build_report(
             "skipped": len(source.skipped),
             "kept": len(kept),
             "excluded": int(reasons.sum()),
-            "excluded_by_reason": {
-                reason: int(reasons.get(reason, 0)) for reason in EXCLUSION_REASONS
-            },
+            "excluded_by_reason": {reason: int(reasons.get(reason, 0)) for reason in EXCLUSION_REASONS},
         },
         "skipped": _skipped(source.skipped),
         "unreadable": _unreadable(table[table["error"] != ""]),

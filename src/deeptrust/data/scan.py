@@ -68,9 +68,7 @@ def _read_image(data: bytes, max_pixels: int) -> tuple[str, int, int, str, bool,
         with Image.open(io.BytesIO(data)) as img:
             fmt, (width, height), mode = img.format or "", img.size, img.mode
             if width * height > max_pixels:
-                raise _Unreadable(
-                    "too_large", f"{width}x{height} is over the cap of {max_pixels:,}"
-                )
+                raise _Unreadable("too_large", f"{width}x{height} is over the cap of {max_pixels:,}")
             if fmt not in SUPPORTED_FORMATS:
                 raise _Unreadable("unsupported_format", f"{fmt} is not one of {SUPPORTED_FORMATS}")
             img.load()

@@ -38,9 +38,7 @@ def property_values(manifest: pd.DataFrame) -> dict[str, pd.Series]:
 def score_shortcuts(manifest: pd.DataFrame) -> dict:
     """Scores of every property, the warnings among them, and the thresholds used."""
     labels = manifest["label"].astype(str)
-    counts = (
-        labels.value_counts().sort_index(kind="stable").sort_values(ascending=False, kind="stable")
-    )
+    counts = labels.value_counts().sort_index(kind="stable").sort_values(ascending=False, kind="stable")
     order = counts.index.tolist()  # most frequent first: ties go to the majority label
     result: dict = {
         "thresholds": {"accuracy_lift": ACCURACY_LIFT_WARN, "auc": AUC_WARN},
@@ -77,9 +75,7 @@ def _categorical(values: pd.Series, labels: pd.Series, order: list[str]) -> dict
     accuracy = float(correct / len(values))
     baseline = float(counts.sum(axis=0).max() / len(values))
     lift = accuracy - baseline
-    top = table.loc[
-        table.sum(axis=1).sort_values(ascending=False, kind="stable").index[:SHOWN_VALUES]
-    ]
+    top = table.loc[table.sum(axis=1).sort_values(ascending=False, kind="stable").index[:SHOWN_VALUES]]
     return {
         "metric": "accuracy",
         "score": round(accuracy, 4),
@@ -89,8 +85,7 @@ def _categorical(values: pd.Series, labels: pd.Series, order: list[str]) -> dict
         "constant": False,
         "warn": round(lift, 6) >= ACCURACY_LIFT_WARN,
         "detail": "; ".join(
-            f"{value or '(empty)'}: "
-            + ", ".join(f"{label} {row[label]:,}" for label in order if row[label])
+            f"{value or '(empty)'}: " + ", ".join(f"{label} {row[label]:,}" for label in order if row[label])
             for value, row in top.iterrows()
         ),
     }
@@ -123,9 +118,7 @@ def _numeric(values: pd.Series, labels: pd.Series, order: list[str]) -> dict:
 def _warning(entry: dict, baseline: float) -> str:
     name = entry["property"]
     if entry["metric"] == "accuracy":
-        strength = (
-            f"accuracy {entry['score']:.2f} vs {baseline:.2f} for always guessing the majority"
-        )
+        strength = f"accuracy {entry['score']:.2f} vs {baseline:.2f} for always guessing the majority"
     else:
         strength = f"ROC-AUC {entry['score']:.2f} for {entry['best_label']} vs the rest"
     return (

@@ -118,9 +118,7 @@ def _from_folder(origin: Path, root: Path, *, kind: str) -> Source:
         rows.append((os.path.join(base, rel), rel, label, split, ""))
     files = pd.DataFrame(rows, columns=FILE_COLUMNS)
     _require_images(files, skipped, origin)
-    return Source(
-        origin, kind, root, layout, files, pd.DataFrame(skipped, columns=["relpath", "reason"])
-    )
+    return Source(origin, kind, root, layout, files, pd.DataFrame(skipped, columns=["relpath", "reason"]))
 
 
 def _detect_layout(inner: list[list[str]], origin: Path) -> str:

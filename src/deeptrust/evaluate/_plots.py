@@ -82,9 +82,7 @@ def reliability_png(y: np.ndarray, p: np.ndarray) -> str | None:
     ax.plot(mean_p[used], frac_pos[used], "o", color="#1d4ed8", ms=4, label="bin mean p_ai")
     ax.plot([0, 1], [0, 1], color="#9ca3af", lw=1, ls="--", label="perfect calibration")
     for x, height, count in zip(centres[used], frac_pos[used], counts[used], strict=True):
-        ax.text(
-            x, height + 0.01, f"{int(count)}", ha="center", va="bottom", fontsize=6, color="#6b7280"
-        )
+        ax.text(x, height + 0.01, f"{int(count)}", ha="center", va="bottom", fontsize=6, color="#6b7280")
     ax.set(xlabel="predicted p_ai", ylabel="observed share of AI", title="Reliability", xlim=(0, 1))
     ax.legend(loc="upper left", fontsize="small")
     return _to_base64(fig)

@@ -56,9 +56,7 @@ ROBUSTNESS_METRICS = (
 
 
 def evaluate(
-    model: str = typer.Option(
-        "photos", "--model", "-m", help="Model name, directory or .onnx file."
-    ),
+    model: str = typer.Option("photos", "--model", "-m", help="Model name, directory or .onnx file."),
     data: str | None = typer.Option(
         None,
         "--data",
@@ -68,9 +66,7 @@ def evaluate(
     ),
     split: str = typer.Option("test", "--split", help="Which split of the dataset to evaluate."),
     json_out: Path | None = typer.Option(None, "--json", help="Write the metrics as JSON here."),
-    report: Path | None = typer.Option(
-        None, "--report", help="Write a self-contained HTML report."
-    ),
+    report: Path | None = typer.Option(None, "--report", help="Write a self-contained HTML report."),
     robustness: bool = typer.Option(
         True, "--robustness/--no-robustness", help="Re-score a sample after JPEG, downscale, crop."
     ),
@@ -81,9 +77,7 @@ def evaluate(
         None, "--limit", min=1, help="Evaluate a seeded sample of N images (quick checks)."
     ),
     seed: int = typer.Option(0, "--seed", help="Seed of the --limit and robustness samples."),
-    batch_size: int = typer.Option(
-        256, "--batch-size", min=1, help="Images per ONNX Runtime call."
-    ),
+    batch_size: int = typer.Option(256, "--batch-size", min=1, help="Images per ONNX Runtime call."),
 ) -> None:
     """Evaluate a model on a dataset split: metrics, per-source, leak-free subset, robustness."""
     from deeptrust.detector import Detector
@@ -151,9 +145,7 @@ def _load_manifest(data: str, options: dict[str, Any] | None = None) -> Any:
     try:
         from deeptrust.data import ensure_dataset
     except ImportError as exc:
-        _fail(
-            f"deeptrust.data.ensure_dataset is unavailable ({exc}); is deeptrust installed fully?"
-        )
+        _fail(f"deeptrust.data.ensure_dataset is unavailable ({exc}); is deeptrust installed fully?")
     import pandas as pd
 
     try:
@@ -163,9 +155,7 @@ def _load_manifest(data: str, options: dict[str, Any] | None = None) -> Any:
     excluded = getattr(imported, "excluded", None)
     if excluded is None or excluded.empty:
         return imported.manifest.assign(excluded_reason="")
-    excluded = excluded.rename(columns={"reason": "excluded_reason"}).drop(
-        columns="error", errors="ignore"
-    )
+    excluded = excluded.rename(columns={"reason": "excluded_reason"}).drop(columns="error", errors="ignore")
     return pd.concat([imported.manifest.assign(excluded_reason=""), excluded], ignore_index=True)
 
 

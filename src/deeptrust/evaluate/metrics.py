@@ -72,9 +72,7 @@ def choose_threshold(y_ai: np.ndarray, p_ai: np.ndarray, *, target_fpr: float) -
         raise ValueError(f"target_fpr must lie in [0, 1), got {target_fpr}")
     real = np.sort(p[~y])[::-1]
     if len(real) == 0:
-        raise ValueError(
-            "choose_threshold needs real (negative) images to measure a false-positive rate"
-        )
+        raise ValueError("choose_threshold needs real (negative) images to measure a false-positive rate")
     allowed = math.floor(target_fpr * len(real) + 1e-9)  # 1e-9: 0.29 × 100 must allow 29, not 28
     if allowed >= len(real):
         return 0.0
@@ -109,9 +107,7 @@ def compute_metrics(
     labels_arr = np.asarray(labels, dtype=object)
     probs = np.asarray(probs, dtype=np.float64)
     if probs.ndim != 2 or probs.shape != (len(labels_arr), len(class_names)):
-        raise ValueError(
-            f"probs must have shape ({len(labels_arr)}, {len(class_names)}), got {probs.shape}"
-        )
+        raise ValueError(f"probs must have shape ({len(labels_arr)}, {len(class_names)}), got {probs.shape}")
     y = labels_arr != real_class
     p_ai = 1.0 - probs[:, list(class_names).index(real_class)]
     notes: list[str] = []
@@ -119,9 +115,7 @@ def compute_metrics(
     result |= _threshold_metrics(y, p_ai >= threshold, notes)
     result |= _ranking_metrics(y, p_ai, notes)
     result["ece"] = _none_if_nan(expected_calibration_error(y, p_ai))
-    predicted = predicted_labels(
-        probs, class_names=class_names, real_class=real_class, threshold=threshold
-    )
+    predicted = predicted_labels(probs, class_names=class_names, real_class=real_class, threshold=threshold)
     result |= _confusion(labels_arr, predicted, class_names, notes)
     if notes:
         result["notes"] = notes

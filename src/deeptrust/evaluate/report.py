@@ -216,7 +216,5 @@ def _errors_section(errors: list[dict[str, str]], *, shown: int = 50) -> str:
     if not errors:
         return ""
     rows = [(e["path"], e["error"]) for e in errors[:shown]]
-    more = (
-        f"<p class='muted'>… and {len(errors) - shown:,} more.</p>" if len(errors) > shown else ""
-    )
+    more = f"<p class='muted'>… and {len(errors) - shown:,} more.</p>" if len(errors) > shown else ""
     return f"<h2>Unreadable images ({len(errors):,})</h2>" + _table(("path", "error"), rows) + more

@@ -107,9 +107,7 @@ def select_rows(
     """The rows to evaluate, with ``source`` and ``leak`` filled in when the manifest lacks them."""
     missing = {"path", "label"} - set(manifest.columns)
     if missing:
-        raise DataError(
-            f"the manifest lacks the columns {sorted(missing)}; it has {list(manifest.columns)}"
-        )
+        raise DataError(f"the manifest lacks the columns {sorted(missing)}; it has {list(manifest.columns)}")
     rows = manifest
     if split is not None:
         available = sorted(manifest["split"].astype(str).unique()) if "split" in manifest else []
@@ -207,8 +205,7 @@ def _breakdowns(scored: pd.DataFrame, probs: np.ndarray, measure: Any) -> dict[s
     if len(named) >= 2:
         source = scored["source"].replace("", UNNAMED_SOURCE).to_numpy()
         out["per_source"] = {
-            s: measure(scored["label"][source == s].tolist(), probs[source == s])
-            for s in sorted(set(source))
+            s: measure(scored["label"][source == s].tolist(), probs[source == s]) for s in sorted(set(source))
         }
     leak = scored["leak"].to_numpy(dtype=bool)
     if leak.any():
@@ -278,9 +275,7 @@ def _data_info(
         info["duplicates"] = int(len(rows) - rows["sha256"].nunique())
     if "excluded_reason" in rows:  # rows the import had set aside, evaluated all the same
         reasons = rows["excluded_reason"].fillna("").astype(str)
-        info["import_excluded"] = {
-            str(k): int(v) for k, v in reasons[reasons != ""].value_counts().items()
-        }
+        info["import_excluded"] = {str(k): int(v) for k, v in reasons[reasons != ""].value_counts().items()}
     return info
 
 
@@ -292,9 +287,7 @@ def public_result(result: dict[str, Any]) -> dict[str, Any]:
 def write_json(result: dict[str, Any], path: Path) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(
-        json.dumps(public_result(result), indent=2, allow_nan=False, default=_json_default)
-    )
+    path.write_text(json.dumps(public_result(result), indent=2, allow_nan=False, default=_json_default))
     return path
 
 

@@ -8,7 +8,9 @@ import typer
 
 
 def export(
-    run: Path = typer.Option(..., "--run", "-r", help="Training run directory (holds best.pt, summary.json)."),
+    run: Path = typer.Option(
+        ..., "--run", "-r", help="Training run directory (holds best.pt, summary.json)."
+    ),
     out: Path = typer.Option(..., "--out", "-o", help="Model directory to write (model.onnx, card.json)."),
     name: str | None = typer.Option(None, help="Model name (default: the run config's name)."),
     version: str = typer.Option("1.0.0", help="Model version recorded in the card."),
@@ -22,11 +24,20 @@ def export(
     if not (run / "best.pt").exists():
         typer.secho(f"no checkpoint at {run / 'best.pt'}: train first (deeptrust train)", fg="red", err=True)
         raise typer.Exit(2)
-    result = export_run(run, out, name=name, version=version, int8=int8, description=description,
-                        limitations=tuple(limitation))
+    result = export_run(
+        run,
+        out,
+        name=name,
+        version=version,
+        int8=int8,
+        description=description,
+        limitations=tuple(limitation),
+    )
     typer.echo(f"ONNX parity with torch: max |Δlogit| = {result.parity_max_abs_diff:.2e}")
     if result.int8:
         i8 = result.int8
-        typer.echo(f"INT8: val accuracy {i8['fp32']['accuracy']:.4f} → {i8['int8']['accuracy']:.4f} "
-                   f"(drop {i8['accuracy_drop'] * 100:.2f} pt): {'kept' if i8['used'] else 'rejected'}")
+        typer.echo(
+            f"INT8: val accuracy {i8['fp32']['accuracy']:.4f} → {i8['int8']['accuracy']:.4f} "
+            f"(drop {i8['accuracy_drop'] * 100:.2f} pt): {'kept' if i8['used'] else 'rejected'}"
+        )
     typer.echo(f"model written to {result.directory} (quantization: {result.card.quantization})")

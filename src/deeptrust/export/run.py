@@ -15,7 +15,14 @@ import torch
 
 from deeptrust.card import ONNX_FILE, ModelCard, save_card
 from deeptrust.evaluate.metrics import choose_threshold, compute_metrics
-from deeptrust.export.onnx import PARITY_TOLERANCE, check_parity, embed_card, export_onnx, onnx_logits, quantize_int8
+from deeptrust.export.onnx import (
+    PARITY_TOLERANCE,
+    check_parity,
+    embed_card,
+    export_onnx,
+    onnx_logits,
+    quantize_int8,
+)
 from deeptrust.settings import get_settings
 from deeptrust.train.config import TrainConfig
 from deeptrust.train.data import augmented_batch, fixed_crops, to_tensor
@@ -67,8 +74,11 @@ def export_run(
         chosen, threshold, int8_info = fp32, summary["threshold"], None
         if int8:
             rng = np.random.default_rng(config.seed)
-            idx = rng.choice(len(data["train"].labels), size=min(calibration_images, len(data["train"].labels)),
-                             replace=False)
+            idx = rng.choice(
+                len(data["train"].labels),
+                size=min(calibration_images, len(data["train"].labels)),
+                replace=False,
+            )
             quiet = config.augment.model_copy(update={"resize_p": 0, "blur_p": 0, "jpeg_p": 0, "hflip": 0})
             calib, _ = augmented_batch(data["train"], idx, quiet, config.input, rng)
             q = quantize_int8(fp32, Path(tmp) / "int8.onnx", calib.contiguous().numpy())
@@ -89,9 +99,13 @@ def export_run(
         has_features=True,
         dataset=summary["dataset"],
         metrics={"validation": _headline(summary["validation"]), "int8": int8_info},
-        training={"config": ckpt["config"], "best_epoch": summary["best_epoch"],
-                  "epochs_run": summary["epochs_run"], "train_minutes": summary["train_minutes"],
-                  "mlflow_run_id": summary["mlflow_run_id"]},
+        training={
+            "config": ckpt["config"],
+            "best_epoch": summary["best_epoch"],
+            "epochs_run": summary["epochs_run"],
+            "train_minutes": summary["train_minutes"],
+            "mlflow_run_id": summary["mlflow_run_id"],
+        },
         base_weights=BASE_WEIGHTS.get(config.model.family, {}) if config.model.pretrained else {},
         quantization="int8-static-qdq" if chosen.name == "int8.onnx" else "none",
         created=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
@@ -104,8 +118,20 @@ def export_run(
 
 
 def _headline(metrics: dict[str, Any]) -> dict[str, Any]:
-    keep = ("accuracy", "precision", "recall", "f1", "roc_auc", "average_precision",
-            "tpr_at_fpr_1pct", "tpr_at_fpr_5pct", "ece", "n", "threshold", "confusion_matrix")
+    keep = (
+        "accuracy",
+        "precision",
+        "recall",
+        "f1",
+        "roc_auc",
+        "average_precision",
+        "tpr_at_fpr_1pct",
+        "tpr_at_fpr_5pct",
+        "ece",
+        "n",
+        "threshold",
+        "confusion_matrix",
+    )
     return {k: metrics[k] for k in keep if k in metrics}
 
 
@@ -123,8 +149,9 @@ def _compare(fp32: Path, q: Path, x, owner, labels, class_names, config: TrainCo
         probs /= np.bincount(owner)[:, None]
         y_ai = (labels != real).astype(int)
         thr = choose_threshold(y_ai, 1 - probs[:, real], target_fpr=config.target_fpr)
-        m = compute_metrics(names, probs, class_names=class_names, real_class=config.data.real_class,
-                            threshold=thr)
+        m = compute_metrics(
+            names, probs, class_names=class_names, real_class=config.data.real_class, threshold=thr
+        )
         out[key] = {"accuracy": m["accuracy"], "roc_auc": m["roc_auc"], "threshold": thr}
     out["accuracy_drop"] = out["fp32"]["accuracy"] - out["int8"]["accuracy"]
     out["used"] = out["accuracy_drop"] < INT8_MAX_ACCURACY_DROP

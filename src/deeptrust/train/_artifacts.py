@@ -1,4 +1,4 @@
-"""Plots saved beside a training run and logged to MLflow: learning curves and the validation confusion matrix."""
+"""Plots saved beside a training run and logged to MLflow: learning curves, validation confusion."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Any
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.pyplot as plt
 
 
 def write_training_plots(out: Path, history: list[dict[str, float]], metrics: dict[str, Any]) -> list[Path]:

@@ -45,7 +45,12 @@ def _decode(path: str) -> np.ndarray:
 
 
 def load_split(
-    manifest: pd.DataFrame, split: str, class_names: list[str], *, cache_dir: Path, show: bool = True
+    manifest: pd.DataFrame,
+    split: str,
+    class_names: list[str],
+    *,
+    cache_dir: Path,
+    show: bool = True,
 ) -> SplitPixels:
     rows = manifest[manifest["split"] == split].sort_values("relpath").reset_index(drop=True)
     labels = rows["label"].map({c: i for i, c in enumerate(class_names)}).to_numpy(np.int64)
@@ -92,7 +97,11 @@ def to_tensor(crops: np.ndarray, inp: InputConfig) -> torch.Tensor:
 
 
 def augmented_batch(
-    split: SplitPixels, idx: np.ndarray, aug: AugmentConfig, inp: InputConfig, rng: np.random.Generator
+    split: SplitPixels,
+    idx: np.ndarray,
+    aug: AugmentConfig,
+    inp: InputConfig,
+    rng: np.random.Generator,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     crops = np.stack([augment(split.images[i], aug, inp, rng) for i in idx])
     return to_tensor(crops, inp), torch.from_numpy(split.labels[idx])

@@ -29,7 +29,14 @@ from deeptrust.evaluate.metrics import choose_threshold, compute_metrics
 from deeptrust.settings import Settings, get_settings
 from deeptrust.train import _artifacts
 from deeptrust.train.config import TrainConfig
-from deeptrust.train.data import SplitPixels, augmented_batch, fixed_crops, load_split, progress_bar, to_tensor
+from deeptrust.train.data import (
+    SplitPixels,
+    augmented_batch,
+    fixed_crops,
+    load_split,
+    progress_bar,
+    to_tensor,
+)
 from deeptrust.train.registry import Classifier, create_model
 from deeptrust.train.tracking import Tracker
 
@@ -63,8 +70,12 @@ def prepare_data(config: TrainConfig, settings: Settings, show: bool) -> dict[st
 
     d = config.data
     dataset = ensure_dataset(
-        d.source, name=config.name, val_fraction=d.val_fraction, test_fraction=d.test_fraction,
-        seed=d.split_seed, progress=show,
+        d.source,
+        name=config.name,
+        val_fraction=d.val_fraction,
+        test_fraction=d.test_fraction,
+        seed=d.split_seed,
+        progress=show,
     )
     manifest = dataset.manifest
     if d.limit_per_split:
@@ -144,7 +155,11 @@ def validate(model, val: SplitPixels, val_x, owner, class_names, config: TrainCo
     y_ai = (val.labels != real).astype(int)
     threshold = choose_threshold(y_ai, p_ai, target_fpr=config.target_fpr)
     metrics = compute_metrics(
-        labels, probs, class_names=class_names, real_class=config.data.real_class, threshold=threshold
+        labels,
+        probs,
+        class_names=class_names,
+        real_class=config.data.real_class,
+        threshold=threshold,
     )
     picked = np.clip(probs[np.arange(len(probs)), val.labels], 1e-7, 1.0)
     metrics["loss"] = float(-np.log(picked).mean())
@@ -161,7 +176,11 @@ def save_checkpoint(path: Path, model, opt, sched, state: TrainState, config, cl
         "scheduler": sched.state_dict(),
         "state": asdict(state),
         "dataset": {"name": data["dataset"].name, "hash": data["dataset"].dataset_hash},
-        "rng": {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate()},
+        "rng": {
+            "torch": torch.get_rng_state(),
+            "numpy": np.random.get_state(),
+            "python": random.getstate(),
+        },
     }
     tmp = path.with_suffix(".tmp")
     torch.save(checkpoint, tmp)
@@ -174,7 +193,13 @@ def build_model(config: TrainConfig, num_classes: int, *, pretrained: bool | Non
     return create_model(config.model.family, num_classes=num_classes, pretrained=use_pretrained, **extra)
 
 
-def train(config: TrainConfig, *, resume: bool = False, show: bool = True, settings: Settings | None = None) -> Path:
+def train(
+    config: TrainConfig,
+    *,
+    resume: bool = False,
+    show: bool = True,
+    settings: Settings | None = None,
+) -> Path:
     settings = settings or get_settings()
     out = Path(config.out_dir or settings.runs_dir / config.name)
     out.mkdir(parents=True, exist_ok=True)
@@ -217,9 +242,13 @@ def _epochs(model, opt, sched, state, rng, config, data, val_x, owner, out, trac
         _, metrics = validate(model, data["val"], val_x, owner, data["class_names"], config, bf16=o.bf16)
         state.seconds += time.perf_counter() - t0
         state.epoch += 1
-        row = {"epoch": state.epoch, "train_loss": train_loss, "lr": sched.get_last_lr()[0],
-               "seconds": state.seconds, **{f"val_{k}": v for k, v in metrics.items()
-                                             if isinstance(v, (int, float)) and v is not None}}
+        row = {
+            "epoch": state.epoch,
+            "train_loss": train_loss,
+            "lr": sched.get_last_lr()[0],
+            "seconds": state.seconds,
+            **{f"val_{k}": v for k, v in metrics.items() if isinstance(v, (int, float)) and v is not None},
+        }
         state.history.append(row)
         tracker.log_metrics(row, step=state.epoch)
         improved = metrics["loss"] < state.best_loss
@@ -228,9 +257,12 @@ def _epochs(model, opt, sched, state, rng, config, data, val_x, owner, out, trac
         else:
             state.bad_epochs += 1
         if show:
-            print(f"epoch {state.epoch}/{o.epochs}: train_loss {train_loss:.4f} val_loss {metrics['loss']:.4f} "
-                  f"val_acc {metrics['accuracy']:.4f} val_auc {metrics['roc_auc']:.5f} "
-                  f"({state.seconds / 60:.1f} min){' *' if improved else ''}", flush=True)
+            print(
+                f"epoch {state.epoch}/{o.epochs}: train_loss {train_loss:.4f} val_loss {metrics['loss']:.4f} "
+                f"val_acc {metrics['accuracy']:.4f} val_auc {metrics['roc_auc']:.5f} "
+                f"({state.seconds / 60:.1f} min){' *' if improved else ''}",
+                flush=True,
+            )
         if improved:
             save_checkpoint(out / "best.pt", model, opt, sched, state, config, data["class_names"], data)
         save_checkpoint(out / "last.pt", model, opt, sched, state, config, data["class_names"], data)
@@ -256,11 +288,17 @@ def _finish(model, out, config, data, val_x, owner, state, tracker) -> dict[str,
         "best_epoch": state.best_epoch,
         "epochs_run": state.epoch,
         "train_minutes": round(state.seconds / 60, 2),
-        "dataset": {"name": data["dataset"].name, "hash": data["dataset"].dataset_hash,
-                    "source": config.data.source,
-                    "options": {"val_fraction": config.data.val_fraction,
-                                "test_fraction": config.data.test_fraction, "seed": config.data.split_seed},
-                    "n": {s: int(len(data[s].labels)) for s in ("train", "val")}},
+        "dataset": {
+            "name": data["dataset"].name,
+            "hash": data["dataset"].dataset_hash,
+            "source": config.data.source,
+            "options": {
+                "val_fraction": config.data.val_fraction,
+                "test_fraction": config.data.test_fraction,
+                "seed": config.data.split_seed,
+            },
+            "n": {s: len(data[s].labels) for s in ("train", "val")},
+        },
         "validation": metrics,
         "history": state.history,
         "mlflow_run_id": state.run_id,
@@ -292,7 +330,13 @@ def _restore(path: Path, model, opt, sched, config: TrainConfig):
 
 def _flat_params(config: TrainConfig, data: dict[str, Any]) -> dict[str, Any]:
     flat = pd.json_normalize(config.model_dump(mode="json"), sep=".").iloc[0].to_dict()
-    flat.update({"dataset.name": data["dataset"].name, "dataset.hash": data["dataset"].dataset_hash,
-                 "n_train": len(data["train"].labels), "n_val": len(data["val"].labels),
-                 "classes": ",".join(data["class_names"])})
+    flat.update(
+        {
+            "dataset.name": data["dataset"].name,
+            "dataset.hash": data["dataset"].dataset_hash,
+            "n_train": len(data["train"].labels),
+            "n_val": len(data["val"].labels),
+            "classes": ",".join(data["class_names"]),
+        }
+    )
     return {k: str(v)[:500] for k, v in flat.items()}

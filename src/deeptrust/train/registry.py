@@ -55,7 +55,11 @@ def create_model(name: str, *, num_classes: int, pretrained: bool = True, **kwar
 # -- compact CNNs for small images (CIFAKE's 32×32): no downsampling before the first pair of convs,
 #    so the first layers see every pixel and its neighbours, where generation traces live.
 def _conv_bn_relu(c_in: int, c_out: int) -> list[nn.Module]:
-    return [nn.Conv2d(c_in, c_out, 3, padding=1, bias=False), nn.BatchNorm2d(c_out), nn.ReLU(inplace=True)]
+    return [
+        nn.Conv2d(c_in, c_out, 3, padding=1, bias=False),
+        nn.BatchNorm2d(c_out),
+        nn.ReLU(inplace=True),
+    ]
 
 
 def _compact_cnn(widths: tuple[int, ...], num_classes: int, dropout: float) -> Classifier:
