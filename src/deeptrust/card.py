@@ -15,6 +15,11 @@ from typing import Any, Literal
 CARD_FILE = "card.json"
 ONNX_FILE = "model.onnx"
 ONNX_METADATA_KEY = "deeptrust.card"
+# The metrics a card quotes from an evaluation (validation at export, test via `models annotate`).
+HEADLINE_METRICS = (
+    "accuracy", "precision", "recall", "f1", "roc_auc", "average_precision",
+    "tpr_at_fpr_1pct", "tpr_at_fpr_5pct", "ece", "n",
+)  # fmt: skip
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 

@@ -9,7 +9,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from deeptrust.card import load_card
+from deeptrust.card import HEADLINE_METRICS, load_card
 from deeptrust.registry import iter_models, resolve_model
 
 app = typer.Typer(no_args_is_help=True)
@@ -86,18 +86,7 @@ def annotate_model(
     typer.echo(f"card of {directory.name} updated: {', '.join(changes) or 'nothing'}")
 
 
-HEADLINE = (
-    "accuracy",
-    "precision",
-    "recall",
-    "f1",
-    "roc_auc",
-    "average_precision",
-    "tpr_at_fpr_1pct",
-    "tpr_at_fpr_5pct",
-    "ece",
-    "n",
-)
+HEADLINE = HEADLINE_METRICS
 
 
 def summarise_evaluation(result: dict) -> dict:

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from deeptrust.card import ONNX_FILE, ModelCard, save_card
+from deeptrust.card import HEADLINE_METRICS, ONNX_FILE, ModelCard, save_card
 from deeptrust.evaluate.metrics import choose_threshold, compute_metrics
 from deeptrust.export.onnx import (
     PARITY_TOLERANCE,
@@ -118,20 +118,7 @@ def export_run(
 
 
 def _headline(metrics: dict[str, Any]) -> dict[str, Any]:
-    keep = (
-        "accuracy",
-        "precision",
-        "recall",
-        "f1",
-        "roc_auc",
-        "average_precision",
-        "tpr_at_fpr_1pct",
-        "tpr_at_fpr_5pct",
-        "ece",
-        "n",
-        "threshold",
-        "confusion_matrix",
-    )
+    keep = (*HEADLINE_METRICS, "threshold", "confusion_matrix")
     return {k: metrics[k] for k in keep if k in metrics}
 
 
