@@ -32,6 +32,46 @@ class Settings(BaseSettings):
         validation_alias=AliasChoices("DEEPTRUST_MLFLOW_TRACKING_URI", "MLFLOW_TRACKING_URI"),
     )
 
+    # -- serving (`deeptrust serve`) --
+    model: str = "photos"  # name, model directory or .onnx file served by default
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=0, le=65535)
+    max_batch_size: int = Field(default=8, ge=1)  # images per model call, formed across requests
+    max_wait_ms: float = Field(default=2.0, ge=0)  # how long the first image of a batch waits for company
+    max_queue: int = Field(default=128, ge=1)  # images waiting for the model; beyond it 503 + Retry-After
+    runner_threads: int = Field(default=2, ge=1)  # concurrent model calls (each one ONNX Runtime thread)
+    decode_threads: int = Field(default=2, ge=1)  # threads decoding and preprocessing uploads
+    max_body_bytes: int = Field(default=20 * 1024 * 1024, gt=0)  # per request, enforced while streaming
+    max_batch_images: int = Field(default=32, ge=1)  # images per /v1/predict/batch request
+    # Auth: "auto" requires credentials unless the server listens on loopback only.
+    auth: str = Field(default="auto", pattern="^(auto|required|off)$")
+    jwt_secret: str = ""  # HS256 shared secret
+    jwt_public_key: str = ""  # RS256 public key (PEM text or a path to a PEM file)
+    jwt_audience: str = ""  # checked when set
+    jwt_issuer: str = ""  # checked when set
+    # Rate limits per API key or token subject: a token bucket of `rate_limit_burst` refilled at
+    # `rate_limit_per_s`; 0 turns rate limiting off. Shared across replicas through Redis when set.
+    rate_limit_per_s: float = Field(default=0.0, ge=0)
+    rate_limit_burst: int = Field(default=0, ge=0)
+    redis_url: str = ""  # e.g. redis://127.0.0.1:6379/0; empty: in-memory buckets (one process)
+    log_level: str = "info"
+    # -- feedback and review (the web page) --
+    database_url: str = ""  # SQLAlchemy URL; empty: SQLite file under `home`
+    feedback_retention_days: int = Field(default=365, ge=0)  # images kept this long; 0 keeps forever
+    review_band: float = Field(default=0.1, ge=0, le=1)  # |p_ai - threshold| below this → review queue
+
+    @property
+    def keys_file(self) -> Path:
+        return self.home / "api_keys.json"
+
+    @property
+    def feedback_dir(self) -> Path:
+        return self.home / "feedback"
+
+    @property
+    def resolved_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{(self.home / 'deeptrust.db').resolve()}"
+
     @property
     def datasets_dir(self) -> Path:
         return self.home / "datasets"
