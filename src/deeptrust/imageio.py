@@ -14,6 +14,11 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+try:  # libjpeg-turbo without Pillow's per-image overhead: same pixels (ISLOW DCT, fancy upsampling), ~25 % faster
+    import simplejpeg
+except ImportError:  # optional: `pip install 'deeptrust[serve]'` brings it
+    simplejpeg = None
+
 SUPPORTED_FORMATS = ("JPEG", "PNG", "WEBP", "GIF", "BMP", "TIFF")
 
 
@@ -52,6 +57,9 @@ def open_image(source: str | Path | bytes | Image.Image, *, max_pixels: int = 50
                 raise UnsupportedImageError(
                     f"expected an image in one of {', '.join(SUPPORTED_FORMATS)}, got {img.format}"
                 )
+            fast = _decode_plain_jpeg(img, data)
+            if fast is not None:
+                return fast
             img.load()
     except ImageError:
         raise
@@ -64,6 +72,21 @@ def open_image(source: str | Path | bytes | Image.Image, *, max_pixels: int = 50
     except (OSError, SyntaxError, ValueError, EOFError) as exc:
         raise CorruptImageError(f"corrupt or truncated image: {exc}") from exc
     return to_rgb(img)
+
+
+def _decode_plain_jpeg(img: Image.Image, data: bytes) -> Image.Image | None:
+    """Decode an upright YCbCr/greyscale JPEG with simplejpeg; None when Pillow must do it (EXIF rotation, CMYK…)."""
+    if simplejpeg is None or img.format != "JPEG" or img.mode not in ("RGB", "L"):
+        return None
+    if img.getexif().get(0x0112, 1) != 1:  # orientation: let exif_transpose handle it
+        return None
+    try:
+        pixels = simplejpeg.decode_jpeg(data, colorspace="RGB")
+    except ValueError:  # truncated or odd streams: Pillow gives the precise error (or copes)
+        return None
+    if pixels.shape[:2] != (img.height, img.width):
+        return None
+    return Image.fromarray(pixels, "RGB")
 
 
 def _check_size(img: Image.Image, max_pixels: int) -> None:
