@@ -7,7 +7,9 @@ import typer
 from deeptrust.data.cli import app as data_app
 from deeptrust.evaluate.cli import evaluate
 from deeptrust.export.cli import export
+from deeptrust.feedback.cli import app as feedback_app
 from deeptrust.models_cli import app as models_app
+from deeptrust.serve.cli import keys_app, serve
 from deeptrust.train.cli import train
 
 app = typer.Typer(
@@ -18,9 +20,12 @@ app = typer.Typer(
 )
 app.add_typer(data_app, name="data", help="Import and validate datasets.")
 app.add_typer(models_app, name="models", help="List and inspect trained models.")
+app.add_typer(feedback_app, name="feedback", help="List, export and purge the review queue.")
 app.command(help="Train a model from a YAML config.")(train)
 app.command(help="Evaluate a model on a dataset.")(evaluate)
 app.command(help="Export a training checkpoint to ONNX with its model card.")(export)
+app.command(help="Serve predictions over HTTP.")(serve)
+app.add_typer(keys_app, name="keys", help="Manage API keys.")
 
 
 if __name__ == "__main__":

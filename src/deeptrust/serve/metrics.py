@@ -1,0 +1,76 @@
+"""Prometheus metrics, named and labelled by Prometheus conventions (``_total``, ``_seconds``, base units).
+
+Each app owns a registry, so several apps (tests, hot reload) never collide. Metrics are fed from hooks
+(request middleware, the batcher's ``on_batch``, the predict routes' ``on_after_predict``).
+"""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
+
+from deeptrust.serve.batching import BatchStats
+
+LATENCY_BUCKETS = (0.002, 0.005, 0.01, 0.02, 0.03, 0.05, 0.075, 0.1, 0.15, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+STEP_BUCKETS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0)
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.requests = Counter(
+            "deeptrust_http_requests_total", "HTTP requests by route, method and status.",
+            ["route", "method", "status"], registry=r,
+        )  # fmt: skip
+        self.latency = Histogram(
+            "deeptrust_http_request_duration_seconds", "HTTP request latency by route, method and status.",
+            ["route", "method", "status"], buckets=LATENCY_BUCKETS, registry=r,
+        )  # fmt: skip
+        self.in_flight = Gauge("deeptrust_http_requests_in_flight", "HTTP requests being served.", registry=r)
+        self.queue_depth = Gauge("deeptrust_batch_queue_depth", "Images waiting for the model.", registry=r)
+        self.batch_size = Histogram(
+            "deeptrust_batch_size", "Images per model call.", buckets=(1, 2, 4, 8, 16, 32, 64), registry=r
+        )
+        self.queue_wait = Histogram(
+            "deeptrust_batch_wait_seconds",
+            "Time an image waited for its batch.",
+            buckets=STEP_BUCKETS,
+            registry=r,
+        )
+        self.decode = Histogram(
+            "deeptrust_decode_seconds",
+            "Decoding and preprocessing one image.",
+            buckets=STEP_BUCKETS,
+            registry=r,
+        )
+        self.inference = Histogram(
+            "deeptrust_inference_seconds", "One model call (a whole batch).", buckets=STEP_BUCKETS, registry=r
+        )
+        self.scores = Histogram(
+            "deeptrust_prediction_p_ai", "p_ai of answered predictions by predicted label.", ["label"],
+            buckets=tuple(i / 20 for i in range(1, 21)), registry=r,
+        )  # fmt: skip
+        self.shed = Counter("deeptrust_load_shed_total", "Requests refused with 503: queue full.", registry=r)
+        self.rate_limited = Counter("deeptrust_rate_limited_total", "Requests refused with 429.", registry=r)
+        self.image_errors = Counter(
+            "deeptrust_image_errors_total", "Uploads refused as images, by reason.", ["reason"], registry=r
+        )
+        self.model_info = Info("deeptrust_model", "The model being served.", registry=r)
+        self.reloads = Counter("deeptrust_model_reloads_total", "Successful model hot swaps.", registry=r)
+
+    # -- hooks --
+    def on_batch(self, stats: BatchStats) -> None:
+        self.batch_size.observe(stats.size)
+        self.inference.observe(stats.seconds)
+        for wait in stats.waits:
+            self.queue_wait.observe(wait)
+
+    def on_decoded(self, seconds: float) -> None:
+        self.decode.observe(seconds)
+
+    def on_after_predict(self, label: str, p_ai: float) -> None:
+        self.scores.labels(label).observe(p_ai)
+
+    def on_response(self, route: str, method: str, status: int, seconds: float) -> None:
+        self.requests.labels(route, method, str(status)).inc()
+        self.latency.labels(route, method, str(status)).observe(seconds)

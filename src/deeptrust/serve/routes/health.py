@@ -1,0 +1,28 @@
+"""``/healthz`` (the process is alive), ``/readyz`` (model loaded and warmed), ``/metrics`` (Prometheus)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from deeptrust.serve.deps import ServiceDep
+
+router = APIRouter(tags=["operations"])
+
+
+@router.get("/healthz", summary="The process is alive")
+async def healthz() -> dict:
+    return {"status": "ok"}
+
+
+@router.get("/readyz", summary="The model is loaded and warmed and the batcher runs")
+async def readyz(service: ServiceDep) -> JSONResponse:
+    ready = service.ready
+    body = {"status": "ready" if ready else "starting", "model": service.holder.current.info}
+    return JSONResponse(body, status_code=200 if ready else 503)
+
+
+@router.get("/metrics", summary="Prometheus metrics", response_class=Response)
+async def metrics(service: ServiceDep) -> Response:
+    return Response(generate_latest(service.metrics.registry), media_type=CONTENT_TYPE_LATEST)

@@ -1,0 +1,154 @@
+"""The model as the service holds it: decode → preprocess (thread pool) → batched ONNX run → result.
+
+A ``ModelHolder`` owns the current ``ModelRuntime`` and swaps in a new one atomically (hot reload):
+requests already decoded for the old model finish on the old model, because each decoded upload keeps
+a reference to the runtime that prepared it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import itertools
+import threading
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from deeptrust.detector import Detector, softmax
+from deeptrust.serve.cam import Head, class_activation, image_activation, load_head, render_heatmap
+from deeptrust.settings import Settings
+
+
+@dataclass
+class Decoded:
+    """One upload, decoded and cut into crops for a specific runtime."""
+
+    runtime: ModelRuntime
+    sha256: str
+    width: int
+    height: int
+    format: str
+    bytes: int
+    crops: np.ndarray
+    image: Image.Image | None  # kept only when a heatmap will be drawn
+    timings_ms: dict[str, float] = field(default_factory=dict)
+
+
+class ModelRuntime:
+    def __init__(self, name_or_path: str, settings: Settings):
+        self.detector = Detector.load(name_or_path, threads=1, max_pixels=settings.max_image_pixels)
+        self.card = self.detector.card
+        self.head: Head | None = load_head(self.detector.path) if self.card.has_features else None
+        self.warmed = False
+
+    @property
+    def info(self) -> dict[str, str]:
+        return {"name": self.card.name, "version": self.card.version}
+
+    def warm_up(self) -> None:
+        """One run per batch shape the batcher is likely to form, so the first requests are not slow."""
+        size = self.card.preprocessing.input_size
+        blank = Image.fromarray(np.full((size * 2, size * 2, 3), 127, np.uint8))
+        crops = self.detector.preprocess(blank)
+        for n in (1, 2, 4):
+            self.detector.run(np.concatenate([crops] * n))
+        self.warmed = True
+
+    def decode(self, data: bytes, *, keep_image: bool = False) -> Decoded:
+        """Bytes → crops; raises deeptrust.imageio.ImageError subclasses for bad input."""
+        t0 = time.perf_counter()
+        img = self.detector.decode(data)
+        t1 = time.perf_counter()
+        crops = self.detector.preprocess(img)
+        t2 = time.perf_counter()
+        return Decoded(
+            runtime=self,
+            sha256=hashlib.sha256(data).hexdigest(),
+            width=img.width,
+            height=img.height,
+            format=_format_of(data),
+            bytes=len(data),
+            crops=crops,
+            image=img if keep_image else None,
+            timings_ms={"decode": (t1 - t0) * 1e3, "preprocess": (t2 - t1) * 1e3},
+        )
+
+    def predict(self, items: list[Decoded]) -> list[np.ndarray]:
+        """Class probabilities per upload, every crop of the batch in one ONNX call."""
+        return list(self.detector.predict_crops([it.crops for it in items], batch_size=1 << 30))
+
+    def explain(self, item: Decoded) -> tuple[np.ndarray, bytes, bytes]:
+        """Probabilities plus the heatmap (RGBA PNG) and overlay (PNG) for one upload."""
+        if self.head is None or item.image is None:
+            raise RuntimeError(f"model {self.card.name} has no feature output: no heatmap")
+        d = self.detector
+        logits, features = d.session.run(["logits", "features"], {d._input: item.crops})
+        probs = softmax(logits.astype(np.float32)).mean(axis=0)
+        target = self.target_class(probs)
+        cams = class_activation(features, self.head, target=target, reference=self.card.real_index)
+        heat = image_activation(cams, item.image.size, self.card.preprocessing)
+        heatmap, overlay = render_heatmap(item.image, heat)
+        return probs, heatmap, overlay
+
+    def target_class(self, probs: np.ndarray) -> int:
+        """The most likely class that is not the real one: what a heatmap shows evidence for."""
+        masked = probs.copy()
+        masked[self.card.real_index] = -1.0
+        return int(masked.argmax())
+
+    def result(self, probs: np.ndarray) -> dict[str, Any]:
+        card = self.card
+        return {
+            "label": self.detector.label_for(probs),
+            "p_ai": float(1.0 - probs[card.real_index]),
+            "threshold": card.threshold,
+            "scores": {c: float(p) for c, p in zip(card.class_names, probs, strict=True)},
+            "model": self.info,
+        }
+
+
+def _format_of(data: bytes) -> str:
+    try:
+        with Image.open(io.BytesIO(data)) as img:
+            return str(img.format or "")
+    except Exception:  # decode already succeeded; the name is informational
+        return ""
+
+
+def predict_grouped(items: list[Decoded]) -> list[np.ndarray]:
+    """The batch function: items may belong to different runtimes during a hot swap."""
+    out: list[np.ndarray | None] = [None] * len(items)
+    groups: dict[int, list[int]] = defaultdict(list)
+    for i, it in enumerate(items):
+        groups[id(it.runtime)].append(i)
+    for indices in groups.values():
+        runtime = items[indices[0]].runtime
+        for i, probs in zip(indices, runtime.predict([items[i] for i in indices]), strict=True):
+            out[i] = probs
+    return [p for p in out if p is not None]
+
+
+class ModelHolder:
+    """The current runtime; ``reload`` builds and warms a new one, then swaps it in."""
+
+    _versions = itertools.count(1)
+
+    def __init__(self, name_or_path: str, settings: Settings):
+        self.settings = settings
+        self.source = name_or_path
+        self._lock = threading.Lock()
+        self.current = ModelRuntime(name_or_path, settings)
+        self.generation = next(self._versions)
+
+    def reload(self, name_or_path: str | None = None) -> ModelRuntime:
+        with self._lock:
+            runtime = ModelRuntime(name_or_path or self.source, self.settings)
+            runtime.warm_up()
+            self.current, self.source = runtime, name_or_path or self.source
+            self.generation = next(self._versions)
+            return runtime

@@ -1,0 +1,117 @@
+"""Everything one running service holds, built from ``Settings`` and started/stopped by the app's lifespan."""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import logging
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+from deeptrust.serve.auth import JwtVerifier, KeyStore
+from deeptrust.serve.batching import MicroBatcher
+from deeptrust.serve.metrics import Metrics
+from deeptrust.serve.ratelimit import RateLimiter, RedisRateLimiter, create_rate_limiter
+from deeptrust.serve.runtime import ModelHolder, predict_grouped
+from deeptrust.settings import Settings
+
+log = logging.getLogger("deeptrust.serve")
+
+
+class InsecureConfigError(RuntimeError):
+    """The server would listen beyond loopback without any way to authenticate callers."""
+
+
+def is_loopback(host: str) -> bool:
+    if host in ("localhost", ""):
+        return host == "localhost"
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+@dataclass
+class Service:
+    settings: Settings
+    holder: ModelHolder
+    metrics: Metrics
+    keys: KeyStore
+    jwt: JwtVerifier
+    limiter: RateLimiter | None
+    auth_required: bool
+    batcher: MicroBatcher[Any, Any] = field(init=False)
+    decode_pool: ThreadPoolExecutor = field(init=False)
+    started: bool = False
+    extras: dict[str, Any] = field(default_factory=dict)  # other concerns (feedback store…) hang here
+
+    def __post_init__(self) -> None:
+        s = self.settings
+        self.batcher = MicroBatcher(
+            predict_grouped,
+            max_batch_size=s.max_batch_size,
+            max_wait_ms=s.max_wait_ms,
+            max_queue=s.max_queue,
+            workers=s.runner_threads,
+            on_batch=self.metrics.on_batch,
+        )
+        self.decode_pool = ThreadPoolExecutor(s.decode_threads, thread_name_prefix="decode")
+        self.metrics.queue_depth.set_function(lambda: self.batcher.depth)
+        self.metrics.model_info.info(self.holder.current.info)
+
+    @property
+    def ready(self) -> bool:
+        return self.started and self.holder.current.warmed
+
+    async def start(self) -> None:
+        await asyncio.get_running_loop().run_in_executor(self.decode_pool, self.holder.current.warm_up)
+        await self.batcher.start()
+        self.started = True
+        log.info("ready", extra={"model": self.holder.current.info, "auth_required": self.auth_required})
+
+    async def stop(self) -> None:
+        self.started = False
+        await self.batcher.stop()
+        self.decode_pool.shutdown(wait=True)
+        if isinstance(self.limiter, RedisRateLimiter):
+            await self.limiter.close()
+
+    async def reload(self, model: str | None) -> dict[str, str]:
+        loop = asyncio.get_running_loop()
+        runtime = await loop.run_in_executor(None, self.holder.reload, model)
+        self.metrics.model_info.info(runtime.info)
+        self.metrics.reloads.inc()
+        log.info("model reloaded", extra={"model": runtime.info})
+        return runtime.info
+
+
+def build_service(settings: Settings, *, model: str | None = None) -> Service:
+    keys = KeyStore(settings.keys_file)
+    jwt = JwtVerifier(
+        secret=settings.jwt_secret,
+        public_key=settings.jwt_public_key,
+        audience=settings.jwt_audience,
+        issuer=settings.jwt_issuer,
+    )
+    credentials = keys.has_active() or jwt.enabled
+    loopback = is_loopback(settings.host)
+    if not loopback and (settings.auth == "off" or not credentials):
+        raise InsecureConfigError(
+            f"refusing to listen on {settings.host} without authentication: create an API key "
+            "(`deeptrust keys create NAME`) or set DEEPTRUST_JWT_SECRET / DEEPTRUST_JWT_PUBLIC_KEY, "
+            "or listen on 127.0.0.1"
+        )
+    required = settings.auth == "required" or (settings.auth == "auto" and not loopback)
+    limiter = create_rate_limiter(
+        rate=settings.rate_limit_per_s, burst=settings.rate_limit_burst, redis_url=settings.redis_url
+    )
+    return Service(
+        settings=settings,
+        holder=ModelHolder(model or settings.model, settings),
+        metrics=Metrics(),
+        keys=keys,
+        jwt=jwt,
+        limiter=limiter,
+        auth_required=required,
+    )
