@@ -45,7 +45,7 @@ def serve(
         f"deeptrust serving [bold]{info['name']}[/] {info['version']} "
         f"on http://{settings.host}:{settings.port} (docs: /docs, auth {auth})"
     )
-    uvicorn.run(
+    config = uvicorn.Config(
         app,
         host=settings.host,
         port=settings.port,
@@ -54,6 +54,24 @@ def serve(
         timeout_graceful_shutdown=30,
         backlog=2048,
     )
+    _graceful_server_class()(config).run()
+
+
+def _graceful_server_class():  # type: ignore[no-untyped-def]
+    import contextlib
+
+    import uvicorn
+
+    class GracefulServer(uvicorn.Server):
+        """uvicorn re-raises SIGTERM after its graceful shutdown (exit status 143); a clean stop exits 0."""
+
+        @contextlib.contextmanager
+        def capture_signals(self):  # type: ignore[no-untyped-def]
+            with super().capture_signals():
+                yield
+                self._captured_signals.clear()
+
+    return GracefulServer
 
 
 def _store():  # type: ignore[no-untyped-def]

@@ -1,0 +1,170 @@
+"""Every endpoint in-process (TestClient), with auth off and on."""
+
+import base64
+import io
+import time
+import uuid
+
+import jwt
+import pytest
+from fastapi.testclient import TestClient
+from PIL import Image
+
+from deeptrust.serve.app import create_app
+from deeptrust.serve.auth import KeyStore
+
+from .conftest import jpeg_bytes, make_settings
+
+
+def test_predict_multipart_and_raw_body_agree(client):
+    data = jpeg_bytes(48, seed=3)
+    a = client.post("/v1/predict", files={"file": ("x.jpg", data, "image/jpeg")})
+    b = client.post("/v1/predict", content=data, headers={"content-type": "image/jpeg"})
+    assert a.status_code == b.status_code == 200
+    ja, jb = a.json(), b.json()
+    assert ja["p_ai"] == pytest.approx(jb["p_ai"], abs=1e-6)
+    assert set(ja) >= {"request_id", "label", "scores", "p_ai", "threshold", "model", "image", "timings_ms"}
+    assert ja["model"] == {"name": "cifake", "version": ja["model"]["version"]}
+    assert ja["image"]["width"] == 48 and ja["image"]["format"] == "JPEG" and len(ja["image"]["sha256"]) == 64
+    assert sum(ja["scores"].values()) == pytest.approx(1.0, abs=1e-5)
+    assert ja["label"] == ("FAKE" if ja["p_ai"] >= ja["threshold"] else "REAL")
+    assert a.headers["x-request-id"] == ja["request_id"] != jb["request_id"]
+
+
+def test_request_id_from_the_caller_is_kept(client):
+    r = client.post(
+        "/v1/predict", content=jpeg_bytes(), headers={"content-type": "image/jpeg", "x-request-id": "abc"}
+    )
+    assert r.json()["request_id"] == "abc" == r.headers["x-request-id"]
+
+
+def test_batch_scores_each_image_and_reports_bad_ones(client):
+    files = [("files", (f"{i}.jpg", jpeg_bytes(40, seed=i), "image/jpeg")) for i in range(3)]
+    files.append(("files", ("bad.jpg", jpeg_bytes(40)[:300], "image/jpeg")))  # truncated
+    r = client.post("/v1/predict/batch", files=files)
+    body = r.json()
+    assert r.status_code == 200 and body["n"] == 4 and body["errors"] == 1
+    assert [item["ok"] for item in body["results"]] == [True, True, True, False]
+    assert body["results"][3]["error"]["status"] == 400 and body["results"][0]["result"]["label"] in (
+        "REAL",
+        "FAKE",
+    )
+    single = client.post(
+        "/v1/predict", files={"file": ("0.jpg", jpeg_bytes(40, seed=0), "image/jpeg")}
+    ).json()
+    assert body["results"][0]["result"]["p_ai"] == pytest.approx(single["p_ai"], abs=1e-6)
+
+
+def test_explain_json_and_png():
+    with TestClient(create_app(make_settings(model="photos"))) as c:
+        data = jpeg_bytes(256, seed=5)
+        r = c.post("/v1/explain", files={"file": ("x.jpg", data, "image/jpeg")})
+        assert r.status_code == 200
+        body = r.json()
+        heatmap = Image.open(io.BytesIO(base64.b64decode(body["heatmap_png"])))
+        overlay = Image.open(io.BytesIO(base64.b64decode(body["overlay_png"])))
+        assert heatmap.mode == "RGBA" and heatmap.size == overlay.size == (256, 256)
+        assert 0 <= body["p_ai"] <= 1 and body["model"]["name"] == "photos"
+        png = c.post(
+            "/v1/explain", files={"file": ("x.jpg", data, "image/jpeg")}, headers={"accept": "image/png"}
+        )
+        assert png.headers["content-type"] == "image/png" and png.content.startswith(b"\x89PNG")
+        assert float(png.headers["x-deeptrust-p-ai"]) == pytest.approx(body["p_ai"], abs=1e-5)
+
+
+def test_models_health_ready_metrics_docs(client):
+    models = client.get("/v1/models").json()
+    assert models["default"] == "cifake" and {"cifake", "photos"} <= {m["name"] for m in models["models"]}
+    assert client.get("/healthz").json() == {"status": "ok"}
+    assert client.get("/readyz").json()["status"] == "ready"
+    client.post("/v1/predict", content=jpeg_bytes(), headers={"content-type": "image/jpeg"})
+    client.post("/v1/predict", content=b"nope", headers={"content-type": "text/plain"})
+    text = client.get("/metrics").text
+    for needle in (
+        'deeptrust_http_requests_total{method="POST",route="/v1/predict",status="200"} 1.0',
+        'deeptrust_http_requests_total{method="POST",route="/v1/predict",status="415"} 1.0',
+        "deeptrust_http_request_duration_seconds_bucket",
+        "deeptrust_http_requests_in_flight",
+        "deeptrust_batch_queue_depth",
+        "deeptrust_batch_size_count 1.0",
+        "deeptrust_decode_seconds_count 1.0",
+        "deeptrust_inference_seconds_count 1.0",
+        "deeptrust_prediction_p_ai_count{label=",
+        'deeptrust_model_info{name="cifake"',
+    ):
+        assert needle in text, needle
+    assert client.get("/openapi.json").json()["paths"]["/v1/predict"]["post"]["requestBody"]
+    assert client.get("/docs").status_code == 200
+
+
+def test_reload_swaps_models_without_dropping_requests(client):
+    before = client.post("/v1/predict", content=jpeg_bytes(), headers={"content-type": "image/jpeg"}).json()
+    r = client.post("/v1/models/reload", json={"model": "photos"})
+    assert r.status_code == 200 and r.json()["name"] == "photos"
+    after = client.post("/v1/predict", content=jpeg_bytes(), headers={"content-type": "image/jpeg"}).json()
+    assert (before["model"]["name"], after["model"]["name"]) == ("cifake", "photos")
+    assert client.post("/v1/models/reload", json={"model": "nope"}).status_code == 404
+    assert "deeptrust_model_reloads_total 1.0" in client.get("/metrics").text
+
+
+@pytest.fixture
+def secured(isolated_home):
+    """auth=required with one key per role and an HS256 secret."""
+    store = KeyStore(isolated_home / "api_keys.json")
+    keys = {role: store.create(role, role=role)[1] for role in ("user", "moderator", "admin")}
+    settings = make_settings(auth="required", jwt_secret="s3cret")
+    with TestClient(create_app(settings)) as c:
+        yield c, keys, store
+
+
+def bearer(token):
+    return {"authorization": f"Bearer {token}", "content-type": "image/jpeg"}
+
+
+def test_auth_required_refuses_strangers_and_accepts_keys_and_tokens(secured):
+    c, keys, _ = secured
+    anonymous = c.post("/v1/predict", content=jpeg_bytes(), headers={"content-type": "image/jpeg"})
+    assert anonymous.status_code == 401 and anonymous.headers["www-authenticate"].startswith("Bearer")
+    assert anonymous.headers["content-type"] == "application/problem+json"
+    assert c.post("/v1/predict", content=jpeg_bytes(), headers=bearer(keys["user"])).status_code == 200
+    assert c.post("/v1/predict", content=jpeg_bytes(), headers=bearer("dt_fake_key")).status_code == 401
+    assert c.post("/v1/predict", content=jpeg_bytes(), headers=bearer("x.y.z")).status_code == 401
+    x_api_key = {"x-api-key": keys["user"], "content-type": "image/jpeg"}
+    assert c.post("/v1/predict", content=jpeg_bytes(), headers=x_api_key).status_code == 200
+    token = jwt.encode({"sub": "bob", "exp": time.time() + 60}, "s3cret", algorithm="HS256")
+    assert c.post("/v1/predict", content=jpeg_bytes(), headers=bearer(token)).status_code == 200
+    basic = {"authorization": "Basic Zm9vOmJhcg==", "content-type": "image/jpeg"}
+    assert c.post("/v1/predict", content=jpeg_bytes(), headers=basic).status_code == 401
+    assert c.get("/healthz").status_code == 200 and c.get("/readyz").status_code == 200  # probes stay open
+
+
+def test_reload_needs_admin_and_revocation_is_immediate(secured):
+    c, keys, store = secured
+    assert c.post("/v1/models/reload", headers=bearer(keys["moderator"])).status_code == 403
+    assert c.post("/v1/models/reload", headers=bearer(keys["admin"])).status_code == 200
+    key_id = keys["user"].split("_")[1]
+    store.revoke(key_id)
+    r = c.post("/v1/predict", content=jpeg_bytes(), headers=bearer(keys["user"]))
+    assert r.status_code == 401 and "revoked" in r.json()["detail"]
+
+
+@pytest.mark.parametrize("redis_url", ["", "redis://127.0.0.1:6379/0"], ids=["memory", "redis"])
+def test_rate_limit_answers_429_with_retry_after(isolated_home, redis_url):
+    _, key = KeyStore(isolated_home / "api_keys.json").create(f"rl-{uuid.uuid4().hex}")
+    settings = make_settings(auth="required", rate_limit_per_s=0.2, rate_limit_burst=2, redis_url=redis_url)
+    with TestClient(create_app(settings)) as c:
+        codes = [c.post("/v1/predict", content=jpeg_bytes(), headers=bearer(key)) for _ in range(3)]
+        assert [r.status_code for r in codes] == [200, 200, 429]
+        assert int(codes[2].headers["retry-after"]) >= 1
+        assert codes[2].json()["type"].endswith("rate-limited")
+        assert "deeptrust_rate_limited_total 1.0" in c.get("/metrics").text
+
+
+def test_full_queue_sheds_with_503(isolated_home):
+    app = create_app(make_settings(max_queue=1))
+    with TestClient(app) as c:
+        service = app.state.service
+        service.batcher.max_queue = 0  # every submit now finds the queue full
+        r = c.post("/v1/predict", content=jpeg_bytes(), headers={"content-type": "image/jpeg"})
+        assert r.status_code == 503 and r.headers["retry-after"] == "1"
+        assert "deeptrust_load_shed_total 1.0" in c.get("/metrics").text
