@@ -164,7 +164,10 @@ def test_full_queue_sheds_with_503(isolated_home):
     app = create_app(make_settings(max_queue=1))
     with TestClient(app) as c:
         service = app.state.service
-        service.batcher.max_queue = 0  # every submit now finds the queue full
+        service.batcher.max_queue = 0  # every submit now finds the batcher's queue full
         r = c.post("/v1/predict", content=jpeg_bytes(), headers={"content-type": "image/jpeg"})
         assert r.status_code == 503 and r.headers["retry-after"] == "1"
-        assert "deeptrust_load_shed_total 1.0" in c.get("/metrics").text
+        service.in_flight = service.admission_limit  # and now the door itself is shut
+        files = [("files", ("a.jpg", jpeg_bytes(), "image/jpeg"))]
+        assert c.post("/v1/predict/batch", files=files).status_code == 503
+        assert "deeptrust_load_shed_total 2.0" in c.get("/metrics").text

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ipaddress
 import logging
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -17,6 +19,10 @@ from deeptrust.serve.runtime import ModelHolder, predict_grouped
 from deeptrust.settings import Settings
 
 log = logging.getLogger("deeptrust.serve")
+
+
+class OverloadedError(RuntimeError):
+    """More images in flight than the service admits; answered with 503 + Retry-After."""
 
 
 class InsecureConfigError(RuntimeError):
@@ -44,6 +50,7 @@ class Service:
     batcher: MicroBatcher[Any, Any] = field(init=False)
     decode_pool: ThreadPoolExecutor = field(init=False)
     started: bool = False
+    in_flight: int = 0  # images admitted and not yet answered (decoding, queued or being predicted)
     extras: dict[str, Any] = field(default_factory=dict)  # other concerns (feedback store…) hang here
 
     def __post_init__(self) -> None:
@@ -59,6 +66,23 @@ class Service:
         self.decode_pool = ThreadPoolExecutor(s.decode_threads, thread_name_prefix="decode")
         self.metrics.queue_depth.set_function(lambda: self.batcher.depth)
         self.metrics.model_info.info(self.holder.current.info)
+
+    @property
+    def admission_limit(self) -> int:
+        s = self.settings
+        return s.max_queue + s.runner_threads * s.max_batch_size
+
+    @contextlib.contextmanager
+    def admit(self, n: int = 1) -> Iterator[None]:
+        """Shed load at the door, before any decoding, when too many images are already in flight."""
+        if self.in_flight + n > self.admission_limit:
+            self.metrics.shed.inc()
+            raise OverloadedError(f"{self.in_flight} images in flight (limit {self.admission_limit})")
+        self.in_flight += n
+        try:
+            yield
+        finally:
+            self.in_flight -= n
 
     @property
     def ready(self) -> bool:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
+from collections.abc import Iterator
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -15,7 +17,7 @@ from deeptrust.serve.deps import Caller, ServiceDep, Upload, decode_upload
 from deeptrust.serve.problems import Problem
 from deeptrust.serve.runtime import Decoded
 from deeptrust.serve.schemas import PROBLEM_RESPONSES, BatchResponse, PredictResponse
-from deeptrust.serve.service import Service
+from deeptrust.serve.service import OverloadedError, Service
 
 router = APIRouter(prefix="/v1", tags=["predict"])
 
@@ -65,6 +67,17 @@ async def score(service: Service, decoded: Decoded) -> dict[str, Any]:
     return result
 
 
+@contextlib.contextmanager
+def admitted(service: Service, n: int = 1) -> Iterator[None]:
+    try:
+        with service.admit(n):
+            yield
+    except OverloadedError as exc:
+        raise Problem(
+            503, f"server busy: {exc}; retry shortly", headers={"Retry-After": "1"}, type_="overloaded"
+        ) from exc
+
+
 def _finish(request: Request, result: dict[str, Any], started: float) -> dict[str, Any]:
     result["timings_ms"]["total"] = (time.perf_counter() - started) * 1e3
     result["timings_ms"] = {k: round(v, 3) for k, v in result["timings_ms"].items()}
@@ -81,8 +94,9 @@ def _finish(request: Request, result: dict[str, Any], started: float) -> dict[st
 async def predict(request: Request, service: ServiceDep, caller: Caller, upload: Upload) -> JSONResponse:
     started = time.perf_counter()
     data, name = upload
-    decoded = await decode_upload(service, data, name)
-    result = await score(service, decoded)
+    with admitted(service):
+        decoded = await decode_upload(service, data, name)
+        result = await score(service, decoded)
     service.extras.get("after_predict", _noop)(caller, data, result)
     return JSONResponse(_finish(request, result, started))
 
@@ -129,7 +143,8 @@ async def predict_batch(request: Request, service: ServiceDep, caller: Caller) -
         )
     if len(uploads) > limit:
         raise Problem(422, f"{len(uploads)} images sent; at most {limit} per batch", type_="too-many-images")
-    items = await asyncio.gather(*(_one(request, service, caller, f) for f in uploads))
+    with admitted(service, len(uploads)):
+        items = await asyncio.gather(*(_one(request, service, caller, f) for f in uploads))
     errors = sum(not item["ok"] for item in items)
     return JSONResponse(
         {"request_id": request.state.request_id, "n": len(items), "errors": errors, "results": items}
