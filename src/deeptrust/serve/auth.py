@@ -163,7 +163,7 @@ class JwtVerifier:
             claims = jwt.decode(
                 token,
                 key,
-                algorithms=[alg],
+                algorithms=[str(alg)],
                 audience=self.audience,
                 issuer=self.issuer,
                 options={"require": ["exp", "sub"]},

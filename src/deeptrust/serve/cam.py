@@ -87,7 +87,7 @@ def image_activation(cams: np.ndarray, size: tuple[int, int], pre: Preprocessing
 
 
 def _resize(arr: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    return np.asarray(Image.fromarray(arr.astype(np.float32), "F").resize(size, Image.BILINEAR))
+    return np.asarray(Image.fromarray(arr.astype(np.float32), "F").resize(size, Image.Resampling.BILINEAR))
 
 
 def render_heatmap(image: Image.Image, heat: np.ndarray) -> tuple[bytes, bytes]:
@@ -95,7 +95,8 @@ def render_heatmap(image: Image.Image, heat: np.ndarray) -> tuple[bytes, bytes]:
     scale = min(1.0, MAX_HEATMAP_SIDE / max(image.size))
     size = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
     if size != image.size:
-        image, heat = image.resize(size, Image.BILINEAR), _resize(np.nan_to_num(heat, nan=0.0), size)
+        image = image.resize(size, Image.Resampling.BILINEAR)
+        heat = _resize(np.nan_to_num(heat, nan=0.0), size)
     peak = float(np.nanmax(np.abs(heat))) if np.isfinite(heat).any() else 0.0
     v = np.nan_to_num(heat / peak if peak > 0 else np.zeros_like(heat), nan=0.0)
     rgba = np.zeros((*v.shape, 4), np.uint8)

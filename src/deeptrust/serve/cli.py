@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -30,7 +30,9 @@ def serve(
         from deeptrust.serve.service import InsecureConfigError, build_service
     except ImportError as exc:
         raise typer.BadParameter(f"{exc}: install the service with `pip install 'deeptrust[serve]'`") from exc
-    overrides = {k: v for k, v in {"model": model, "host": host, "port": port}.items() if v is not None}
+    overrides: dict[str, Any] = {
+        k: v for k, v in {"model": model, "host": host, "port": port}.items() if v is not None
+    }
     settings = Settings(**overrides)  # explicit options win over DEEPTRUST_* variables
     configure_logging(settings.log_level)
     try:
