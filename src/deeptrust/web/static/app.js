@@ -384,7 +384,9 @@
     }
     const items = body.items || [];
     $("#review-list").replaceChildren(...items.map(reviewItem));
-    say(status, items.length ? `${items.length} items waiting for review.` : "Nothing waiting for review.");
+    const total = typeof body.total === "number" ? body.total : items.length;
+    const more = total > items.length ? ` (the first ${items.length} shown)` : "";
+    say(status, total ? `${total} ${total === 1 ? "item" : "items"} waiting for review${more}.` : "Nothing waiting for review.");
     loadThumbnails(items);
   }
 
