@@ -98,6 +98,8 @@ class Service:
         self.started = False
         await self.batcher.stop()
         self.decode_pool.shutdown(wait=True)
+        for close in self.extras.get("on_stop", []):
+            close()
         if isinstance(self.limiter, RedisRateLimiter):
             await self.limiter.close()
 

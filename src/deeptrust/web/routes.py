@@ -40,14 +40,15 @@ def install(app: FastAPI, service: Service) -> None:
     store = FeedbackStore.from_settings(service.settings)
     store.create_schema()
     service.extras["feedback_store"] = store
-    service.extras["after_predict"] = _queue_borderline(service, store)
+    writer = ThreadPoolExecutor(1, thread_name_prefix="borderline")
+    service.extras["after_predict"] = _queue_borderline(service, store, writer)
+    service.extras.setdefault("on_stop", []).extend([lambda: writer.shutdown(wait=True), store.close])
     app.include_router(router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
 
 
-def _queue_borderline(service: Service, store: FeedbackStore):  # type: ignore[no-untyped-def]
+def _queue_borderline(service: Service, store: FeedbackStore, writer: ThreadPoolExecutor):  # type: ignore[no-untyped-def]
     """A hook for the predict routes: borderline images go to the review queue, off the request path."""
-    writer = ThreadPoolExecutor(1, thread_name_prefix="borderline")
     band = service.settings.review_band
 
     def add(data: bytes, result: dict[str, Any]) -> None:
