@@ -45,7 +45,8 @@ def serve(
     auth = "required" if service.auth_required else "optional"
     console.print(
         f"deeptrust serving [bold]{info['name']}[/] {info['version']} "
-        f"on http://{settings.host}:{settings.port} (docs: /docs, auth {auth})"
+        f"on http://{settings.host}:{settings.port} (docs: /docs, auth {auth})",
+        soft_wrap=True,
     )
     config = uvicorn.Config(
         app,

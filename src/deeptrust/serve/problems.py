@@ -9,6 +9,7 @@ from fastapi import Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 
 PROBLEM_JSON = "application/problem+json"
 PROBLEM_BASE = "https://deeptrust.dev/problems/"
@@ -80,7 +81,15 @@ async def _on_validation(request: Request, exc: Exception) -> JSONResponse:
     return problem_response(Problem(422, detail, type_="validation-error", errors=errors), request)
 
 
+async def _on_disconnect(request: Request, exc: Exception) -> JSONResponse:
+    # The client went away mid-body: nobody reads this answer, but it keeps an aborted upload out of the
+    # error log and the 5xx metrics (unhandled, it was logged as a crash and counted as a 500).
+    detail = "the client disconnected before the request body was complete"
+    return problem_response(Problem(400, detail, type_="client-disconnected"), request)
+
+
 def install_problem_handlers(app: Any) -> None:
     app.add_exception_handler(Problem, _on_problem)
+    app.add_exception_handler(ClientDisconnect, _on_disconnect)
     app.add_exception_handler(StarletteHTTPException, _on_http_exception)
     app.add_exception_handler(RequestValidationError, _on_validation)
