@@ -134,3 +134,13 @@ def test_existing_outputs_need_resume_or_overwrite_and_matching_columns(tmp_path
 def test_unknown_output_suffix_is_refused(tmp_path):
     with pytest.raises(ScanError, match=r"\.csv, \.jsonl or \.parquet"):
         open_writer(tmp_path / "scan.xlsx", COLUMNS, resume=False, overwrite=False)
+
+
+def test_csv_killed_while_writing_its_header_starts_afresh(tmp_path):
+    out = tmp_path / "scan.csv"
+    out.write_text("path,sha256,wid")
+    writer = open_writer(out, COLUMNS, resume=True, overwrite=False)
+    assert list(writer.existing()) == []
+    writer.write_chunk(ROWS[:1])
+    writer.finish()
+    assert list(open_writer(out, COLUMNS, resume=True, overwrite=False).existing()) == ROWS[:1]

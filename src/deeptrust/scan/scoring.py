@@ -56,7 +56,7 @@ def predict_outcomes(
 ) -> list[Outcome]:
     """Run the decoded ones through the model in one batch; error outcomes pass through unchanged."""
     ready = [c for c in crops if c is not None]
-    probs = iter(detector.predict_crops(ready, batch_size=max(64, sum(len(c) for c in ready))))
+    probs = iter(detector.predict_crops(ready))
     return [
         outcome if c is None else _with_probs(outcome, next(probs))
         for c, outcome in zip(crops, outcomes, strict=True)

@@ -107,11 +107,11 @@ class _AppendWriter(ScanWriter):
 
     def __init__(self, path: Path, columns: Sequence[str]) -> None:
         super().__init__(path, columns)
-        fresh = not path.exists() or path.stat().st_size == 0
-        if not fresh:
+        if path.exists() and path.stat().st_size > 0:
             end = self._complete_end()
             if end < path.stat().st_size:
                 os.truncate(path, end)
+        fresh = not path.exists() or path.stat().st_size == 0
         self._handle = open(path, "a", newline="", **ENCODING)  # noqa: SIM115 - closed by finish()
         if fresh:
             self._append(self._header())
@@ -182,10 +182,13 @@ class CsvWriter(_AppendWriter):
             lines = _CountingLines(handle)
             reader = csv.reader(lines, strict=True)
             try:
-                self._check_columns(next(reader))
+                header = next(reader)
             except (StopIteration, csv.Error) as exc:
                 raise ScanError(f"{self.path} is not a scan output: its header does not parse") from exc
-            end = lines.consumed if lines.terminated else 0
+            if not lines.terminated:
+                return 0  # killed while writing the header: start afresh
+            self._check_columns(header)
+            end = lines.consumed
             while True:
                 try:
                     record = next(reader)
