@@ -8,6 +8,7 @@ images reduced to their first frame, and a pixel cap against decompression bombs
 from __future__ import annotations
 
 import io
+import struct
 import warnings
 from pathlib import Path
 
@@ -20,6 +21,21 @@ except ImportError:  # optional: `pip install 'deeptrust[serve]'` brings it
     simplejpeg = None
 
 SUPPORTED_FORMATS = ("JPEG", "PNG", "WEBP", "GIF", "BMP", "TIFF")
+# Pillow's names for variants of a supported format: MPO is a JPEG with extra pictures appended (phones
+# write it for depth and HDR gain maps); its first picture is a plain JPEG.
+FORMAT_ALIASES = {"MPO": "JPEG"}
+# File signatures: a supported format's start that Pillow cannot parse is corrupt, not unsupported.
+_SIGNATURES = (
+    (b"\xff\xd8", "JPEG"),  # SOI
+    (b"\x89PNG\r\n\x1a\n", "PNG"),
+    (b"GIF87a", "GIF"),
+    (b"GIF89a", "GIF"),
+    (b"II*\x00", "TIFF"),
+    (b"MM\x00*", "TIFF"),
+    (b"BM", "BMP"),
+)
+# What Pillow's decoders raise on malformed input besides OSError (TIFF and EXIF parsing especially).
+_DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, TypeError, IndexError, KeyError, struct.error)
 
 
 class ImageError(ValueError):
@@ -53,7 +69,7 @@ def open_image(source: str | Path | bytes | Image.Image, *, max_pixels: int = 50
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             img = Image.open(io.BytesIO(data))
             _check_size(img, max_pixels)
-            if img.format not in SUPPORTED_FORMATS:
+            if FORMAT_ALIASES.get(img.format or "", img.format) not in SUPPORTED_FORMATS:
                 raise UnsupportedImageError(
                     f"expected an image in one of {', '.join(SUPPORTED_FORMATS)}, got {img.format}"
                 )
@@ -61,17 +77,30 @@ def open_image(source: str | Path | bytes | Image.Image, *, max_pixels: int = 50
             if fast is not None:
                 return fast
             img.load()
+            return to_rgb(img)  # inside the try: EXIF parsing and later frames can fail too
     except ImageError:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         raise ImageTooLargeError(f"image exceeds the pixel cap of {max_pixels:,}: {exc}") from exc
     except UnidentifiedImageError as exc:
+        sniffed = _sniff(data)
+        if sniffed:  # the signature of a supported format, but Pillow could not parse the header
+            raise CorruptImageError(f"corrupt or truncated {sniffed} header ({len(data)} bytes)") from exc
         raise UnsupportedImageError(
             f"not a recognised image (expected {', '.join(SUPPORTED_FORMATS)}); {len(data)} bytes received"
         ) from exc
-    except (OSError, SyntaxError, ValueError, EOFError) as exc:
+    except _DECODE_ERRORS as exc:
         raise CorruptImageError(f"corrupt or truncated image: {exc}") from exc
-    return to_rgb(img)
+
+
+def _sniff(data: bytes) -> str:
+    """The supported format whose file signature ``data`` starts with, or ''."""
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "WEBP"
+    for signature, fmt in _SIGNATURES:
+        if data.startswith(signature):
+            return fmt
+    return ""
 
 
 def _decode_plain_jpeg(img: Image.Image, data: bytes) -> Image.Image | None:
@@ -102,9 +131,12 @@ def _check_size(img: Image.Image, max_pixels: int) -> None:
 
 def to_rgb(img: Image.Image) -> Image.Image:
     """First frame, EXIF orientation applied, 8-bit RGB; transparency composited on white."""
-    if getattr(img, "n_frames", 1) > 1:
+    if img.tell() != 0:  # not n_frames: counting the pages of a TIFF walks every one (seconds for 10⁵)
         img.seek(0)
-    img = ImageOps.exif_transpose(img) or img
+    try:
+        img = ImageOps.exif_transpose(img) or img
+    except _DECODE_ERRORS:  # unreadable EXIF: keep the stored pixels, as Pillow does for JPEG
+        pass
     if img.mode in ("I;16", "I;16B", "I;16L", "I"):
         arr = np.asarray(img, dtype=np.float64)
         top = 65535.0 if arr.max() > 255 else 255.0
