@@ -45,3 +45,15 @@ def test_flip_adds_mirrored_copies_of_each_crop():
     crops = image_to_crops(Image.fromarray(arr), pre)
     assert crops.shape == (10, 32, 32, 3)
     assert np.array_equal(crops[6], crops[1][:, ::-1])
+
+
+def test_extreme_strips_are_cut_before_upscaling():
+    """A 10000×1 upload must not become a 1 280 000×128 image (seconds and gigabytes per request)."""
+    from deeptrust.preprocess import MAX_UPSCALED_ASPECT, ensure_min_side, upscale_plan
+
+    box, size = upscale_plan(10_000, 1, 128)
+    assert size == (128 * MAX_UPSCALED_ASPECT, 128) and box == (4996, 0, 5004, 1)
+    assert ensure_min_side(Image.new("RGB", (10_000, 1)), 128).size == size
+    assert upscale_plan(300, 200, 128) == ((0, 0, 300, 200), (300, 200))  # big enough: untouched
+    pre = Preprocessing(input_size=128, crop="native", num_crops=5, flip=False, mean=(0, 0, 0), std=(1, 1, 1))
+    assert image_to_crops(Image.new("RGB", (1, 10_000)), pre).shape == (5, 128, 128, 3)

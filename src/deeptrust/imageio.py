@@ -7,6 +7,7 @@ images reduced to their first frame, and a pixel cap against decompression bombs
 
 from __future__ import annotations
 
+import contextlib
 import io
 import struct
 import warnings
@@ -15,7 +16,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-try:  # libjpeg-turbo without Pillow's per-image overhead: same pixels (ISLOW DCT, fancy upsampling), ~25 % faster
+# libjpeg-turbo without Pillow's per-image overhead: same pixels (ISLOW DCT, fancy upsampling), ~25 % faster
+try:
     import simplejpeg
 except ImportError:  # optional: `pip install 'deeptrust[serve]'` brings it
     simplejpeg = None
@@ -104,7 +106,7 @@ def _sniff(data: bytes) -> str:
 
 
 def _decode_plain_jpeg(img: Image.Image, data: bytes) -> Image.Image | None:
-    """Decode an upright YCbCr/greyscale JPEG with simplejpeg; None when Pillow must do it (EXIF rotation, CMYK…)."""
+    """Decode an upright YCbCr/grey JPEG with simplejpeg; None when Pillow must (EXIF rotation, CMYK…)."""
     if simplejpeg is None or img.format != "JPEG" or img.mode not in ("RGB", "L"):
         return None
     if img.getexif().get(0x0112, 1) != 1:  # orientation: let exif_transpose handle it
@@ -133,10 +135,8 @@ def to_rgb(img: Image.Image) -> Image.Image:
     """First frame, EXIF orientation applied, 8-bit RGB; transparency composited on white."""
     if img.tell() != 0:  # not n_frames: counting the pages of a TIFF walks every one (seconds for 10⁵)
         img.seek(0)
-    try:
+    with contextlib.suppress(*_DECODE_ERRORS):  # unreadable EXIF: keep the stored pixels, as Pillow does
         img = ImageOps.exif_transpose(img) or img
-    except _DECODE_ERRORS:  # unreadable EXIF: keep the stored pixels, as Pillow does for JPEG
-        pass
     if img.mode in ("I;16", "I;16B", "I;16L", "I"):
         arr = np.asarray(img, dtype=np.float64)
         top = 65535.0 if arr.max() > 255 else 255.0

@@ -29,13 +29,29 @@ def fixed_crop_boxes(width: int, height: int, *, size: int, num_crops: int) -> l
     return [(x, y, x + size, y + size) for x, y in positions]
 
 
+MAX_UPSCALED_ASPECT = 8  # a 10000×1 strip is cut to 8×1 before upscaling, not blown up to 1 280 000×128
+
+
+def upscale_plan(width: int, height: int, size: int) -> tuple[Box, tuple[int, int]]:
+    """The centre box to keep and the size to resize it to so that a ``size`` crop fits."""
+    short = min(width, height)
+    if short >= size:
+        return (0, 0, width, height), (width, height)
+    keep_w, keep_h = min(width, short * MAX_UPSCALED_ASPECT), min(height, short * MAX_UPSCALED_ASPECT)
+    left, top = (width - keep_w) // 2, (height - keep_h) // 2
+    scale = size / short
+    return (left, top, left + keep_w, top + keep_h), (
+        max(size, round(keep_w * scale)),
+        max(size, round(keep_h * scale)),
+    )
+
+
 def ensure_min_side(img: Image.Image, size: int) -> Image.Image:
     """Upscale an image smaller than a crop so the crop fits (rare; such images carry few traces)."""
-    w, h = img.size
-    if min(w, h) >= size:
+    box, new_size = upscale_plan(img.width, img.height, size)
+    if new_size == img.size:
         return img
-    scale = size / min(w, h)
-    return img.resize((max(size, round(w * scale)), max(size, round(h * scale))), Image.BILINEAR)
+    return img.resize(new_size, Image.Resampling.BILINEAR, box=box)
 
 
 def image_to_crops(img: Image.Image, pre: Preprocessing) -> np.ndarray:

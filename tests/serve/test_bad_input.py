@@ -234,9 +234,6 @@ def test_lying_content_length_is_capped_while_streaming(bad_client):
     assert_serves_a_good_image(bad_client)
 
 
-@pytest.mark.xfail(
-    strict=True, reason="BUG middleware.py: int(content-length) unguarded, a non-numeric value gives a 500"
-)
 def test_non_numeric_content_length_is_a_4xx(bad_client):
     headers = {"content-type": "image/jpeg", "content-length": "abc"}
     assert 400 <= bad_client.post("/v1/predict", content=good_jpeg(), headers=headers).status_code < 500
@@ -392,11 +389,6 @@ def test_batch_over_the_image_limit_is_422(bad_client):
     assert bad_client.post("/v1/predict/batch", files=files).json()["errors"] == 0
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG routes/predict.py: request.form(max_files=limit + 1) makes Starlette answer 400 "
-    "'Too many files' before the route's 422 check once a batch exceeds the limit by 2 or more",
-)
 def test_batch_far_over_the_image_limit_is_422(bad_client):
     files = [("files", (f"{i}.jpg", good_jpeg(16, seed=i), "image/jpeg")) for i in range(3 * BATCH_LIMIT)]
     assert_problem(bad_client.post("/v1/predict/batch", files=files), 422)

@@ -34,10 +34,7 @@ MAX_EXAMPLES = 30
 CHECKS = [not_a_server_error, content_type_conformance, response_schema_conformance]
 # Operations of the web/feedback module (another module, in progress) with known failures: reported, and
 # kept visible here (non-strict xfail: they show as XPASS once fixed, then drop the entry).
-KNOWN_FAILURES = {
-    "GET /v1/review/{item_id}/image": "500: an item_id beyond SQLite's 64-bit INTEGER raises OverflowError",
-    "GET /v1/review/export": "answers application/gzip but documents application/json",
-}
+KNOWN_FAILURES: dict[str, str] = {}
 
 
 def fresh_app(home):

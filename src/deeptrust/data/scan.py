@@ -22,7 +22,7 @@ from PIL import Image, ImageFile, UnidentifiedImageError
 
 from deeptrust.data._jpeg import estimate_quality, hash_tables
 from deeptrust.data._progress import create_progress
-from deeptrust.imageio import SUPPORTED_FORMATS
+from deeptrust.imageio import FORMAT_ALIASES, SUPPORTED_FORMATS
 
 SCAN_COLUMNS = (
     "sha256",
@@ -67,6 +67,7 @@ def _read_image(data: bytes, max_pixels: int) -> tuple[str, int, int, str, bool,
         warnings.simplefilter("ignore", Image.DecompressionBombWarning)
         with Image.open(io.BytesIO(data)) as img:
             fmt, (width, height), mode = img.format or "", img.size, img.mode
+            fmt = FORMAT_ALIASES.get(fmt, fmt)
             if width * height > max_pixels:
                 raise _Unreadable("too_large", f"{width}x{height} is over the cap of {max_pixels:,}")
             if fmt not in SUPPORTED_FORMATS:

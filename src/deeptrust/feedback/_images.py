@@ -19,7 +19,7 @@ from pathlib import Path
 from PIL import Image, UnidentifiedImageError
 
 from deeptrust.feedback.errors import FeedbackError
-from deeptrust.imageio import SUPPORTED_FORMATS
+from deeptrust.imageio import FORMAT_ALIASES, SUPPORTED_FORMATS
 
 # File extensions the dataset importer recognises, one per format.
 EXTENSIONS = {"JPEG": "jpg", "PNG": "png", "WEBP": "webp", "GIF": "gif", "BMP": "bmp", "TIFF": "tiff"}
@@ -47,6 +47,7 @@ def read_facts(data: bytes) -> ImageFacts:
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             with Image.open(io.BytesIO(data)) as img:
                 fmt, (width, height) = img.format or "", img.size
+                fmt = FORMAT_ALIASES.get(fmt, fmt)
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
         raise FeedbackError(
             f"expected an image in one of {', '.join(SUPPORTED_FORMATS)}; "

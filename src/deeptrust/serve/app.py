@@ -44,7 +44,8 @@ def create_app(settings: Settings | None = None, *, service: Service | None = No
     async def on_body_too_large(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, BodyTooLargeError)
         detail = f"{exc} (DEEPTRUST_MAX_BODY_BYTES)"
-        return problem_response(Problem(413, detail, type_="payload-too-large"), request)
+        problem = Problem(413, detail, type_="payload-too-large", title="Payload Too Large")
+        return problem_response(problem, request)
 
     app.add_exception_handler(BodyTooLargeError, on_body_too_large)
     for router in (predict.router, explain.router, models.router, health.router):

@@ -13,7 +13,7 @@ import numpy as np
 from PIL import Image
 
 from deeptrust.card import Preprocessing
-from deeptrust.preprocess import ensure_min_side, fixed_crop_boxes
+from deeptrust.preprocess import fixed_crop_boxes, upscale_plan
 
 MAX_HEATMAP_SIDE = 1024  # heatmaps are rendered at most this large on their long side
 
@@ -74,7 +74,7 @@ def image_activation(cams: np.ndarray, size: tuple[int, int], pre: Preprocessing
         cams = (cams[:half] + cams[half:, :, ::-1]) / 2.0
     if pre.crop == "resize":
         return _resize(cams.mean(axis=0), (width, height))
-    scaled = ensure_min_side(Image.new("L", (width, height)), pre.input_size).size
+    _, scaled = upscale_plan(width, height, pre.input_size)  # extreme strips: approximate placement
     total = np.zeros((scaled[1], scaled[0]), np.float32)
     count = np.zeros_like(total)
     boxes = fixed_crop_boxes(*scaled, size=pre.input_size, num_crops=pre.num_crops)

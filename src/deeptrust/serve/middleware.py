@@ -52,7 +52,10 @@ class RequestMiddleware:
             await send(message)
 
         try:
-            declared = int(headers.get(b"content-length", b"0") or 0)
+            try:
+                declared = int(headers.get(b"content-length", b"0") or 0)
+            except ValueError:
+                declared = self.max_body_bytes + 1  # unparseable: refuse rather than trust the stream
             if declared > self.max_body_bytes:
                 status = 413
                 await _too_large(send, self.max_body_bytes, request_id, scope["path"])

@@ -71,5 +71,5 @@ class ModelsResponse(BaseModel):
 
 PROBLEM_RESPONSES: dict[int | str, dict] = {
     status: {"model": ProblemDetail, "content": {"application/problem+json": {}}}
-    for status in (400, 401, 403, 413, 415, 422, 429, 503)
+    for status in (400, 401, 403, 404, 413, 415, 422, 429, 503)
 }

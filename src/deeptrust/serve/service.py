@@ -63,7 +63,7 @@ class Service:
             workers=s.runner_threads,
             on_batch=self.metrics.on_batch,
         )
-        self.decode_pool = ThreadPoolExecutor(s.decode_threads, thread_name_prefix="decode")
+        self.decode_pool = self._new_pool()
         self.metrics.queue_depth.set_function(lambda: self.batcher.depth)
         self.metrics.model_info.info(self.holder.current.info)
 
@@ -88,7 +88,12 @@ class Service:
     def ready(self) -> bool:
         return self.started and self.holder.current.warmed
 
+    def _new_pool(self) -> ThreadPoolExecutor:
+        return ThreadPoolExecutor(self.settings.decode_threads, thread_name_prefix="decode")
+
     async def start(self) -> None:
+        if self.decode_pool._shutdown:  # started again after a stop (tests, embedding apps)
+            self.decode_pool = self._new_pool()
         await asyncio.get_running_loop().run_in_executor(self.decode_pool, self.holder.current.warm_up)
         await self.batcher.start()
         self.started = True

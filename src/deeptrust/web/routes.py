@@ -13,6 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, FastAPI, File, Form, Query, Request, UploadFile
+from fastapi import Path as FastApiPath
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
@@ -29,6 +30,9 @@ from deeptrust.web import INDEX_HTML, STATIC_DIR
 log = logging.getLogger("deeptrust.web")
 router = APIRouter(tags=["feedback"])
 MEDIA_TYPES = {"JPEG": "image/jpeg", "PNG": "image/png", "WEBP": "image/webp", "GIF": "image/gif"}
+
+
+ItemId = Annotated[int, FastApiPath(ge=1, le=2**62, description="a review item's id")]
 
 
 class ReviewAction(BaseModel):
@@ -147,7 +151,10 @@ async def review_queue(
 
 
 @router.get(
-    "/v1/review/export", responses=PROBLEM_RESPONSES, summary="Reviewed items as an ImageFolder .tar.gz"
+    "/v1/review/export",
+    response_class=Response,
+    responses=PROBLEM_RESPONSES | {200: {"content": {"application/gzip": {}}}},
+    summary="Reviewed items as an ImageFolder .tar.gz",
 )
 async def export_reviewed(service: ServiceDep, moderator: Moderator) -> Response:
     buf = io.BytesIO()
@@ -163,7 +170,7 @@ async def export_reviewed(service: ServiceDep, moderator: Moderator) -> Response
 
 
 @router.get("/v1/review/{item_id}/image", responses=PROBLEM_RESPONSES, summary="A review item's image")
-async def review_image(item_id: int, service: ServiceDep, moderator: Moderator) -> FileResponse:
+async def review_image(item_id: ItemId, service: ServiceDep, moderator: Moderator) -> FileResponse:
     store = _store(service)
     try:
         item = await run_in_threadpool(store.get, item_id)
@@ -179,7 +186,7 @@ async def review_image(item_id: int, service: ServiceDep, moderator: Moderator) 
 
 @router.post("/v1/review/{item_id}", responses=PROBLEM_RESPONSES, summary="Approve or relabel an item")
 async def review_item(
-    item_id: int, body: ReviewAction, service: ServiceDep, moderator: Moderator, request: Request
+    item_id: ItemId, body: ReviewAction, service: ServiceDep, moderator: Moderator, request: Request
 ) -> dict[str, Any]:
     card = service.holder.current.card
     try:

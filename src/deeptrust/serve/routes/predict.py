@@ -11,6 +11,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from starlette.datastructures import UploadFile
+from starlette.exceptions import HTTPException
 
 from deeptrust.serve.batching import BatcherClosedError, QueueFullError
 from deeptrust.serve.deps import Caller, ServiceDep, Upload, decode_upload
@@ -135,7 +136,14 @@ async def predict_batch(request: Request, service: ServiceDep, caller: Caller) -
             "expected multipart/form-data with one or more 'files' fields",
             type_="unsupported-media-type",
         )
-    form = await request.form(max_files=limit + 1, max_fields=limit + 20)
+    try:
+        form = await request.form(max_files=limit, max_fields=limit + 20)
+    except HTTPException as exc:
+        if "Too many files" in str(exc.detail):
+            raise Problem(
+                422, f"more than {limit} images sent; at most {limit} per batch", type_="too-many-images"
+            ) from exc
+        raise
     uploads = [f for f in form.getlist("files") if isinstance(f, UploadFile)]
     if not uploads:
         raise Problem(
