@@ -26,8 +26,8 @@ PART_GLOB = "part-*.parquet"
 
 def _import_pyarrow() -> Any:
     try:
-        import pyarrow as pa
-        import pyarrow.parquet as pq
+        import pyarrow as pa  # type: ignore[import-untyped]
+        import pyarrow.parquet as pq  # type: ignore[import-untyped]
     except ImportError as exc:
         raise ScanError(
             "Parquet output needs pyarrow: pip install 'deeptrust[ray]' (or use a .csv/.jsonl --out)"

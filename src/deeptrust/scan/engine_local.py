@@ -54,11 +54,12 @@ def scan_local(
         ThreadPoolExecutor(IO_THREADS, thread_name_prefix="scan-read") as io_pool,
         _pool(detector, workers, decoder, threads) as pool,
     ):
-        submit = (
-            partial(pool.submit, score_batch, detector)
-            if decoder == "threads"
-            else partial(pool.submit, score_in_worker)
-        )
+
+        def submit(items: list[bytes]) -> Future[list[Outcome]]:
+            if decoder == "threads":
+                return pool.submit(score_batch, detector, items)
+            return pool.submit(score_in_worker, items)
+
         batcher = _Batcher(submit, resolver, emit, batch_size=batch_size, max_in_flight=2 * workers)
         for path, sha, data, error in windowed_map(io_pool, read, inputs, window=2 * batch_size):
             batcher.add(path, sha, data, error)

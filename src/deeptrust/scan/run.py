@@ -123,29 +123,34 @@ def _run_engine(
     emit: Callable[[list[Row]], None],
     options: ScanOptions,
 ) -> None:
-    common = {"detector": detector, "resolver": resolver, "emit": emit, "max_bytes": options.max_bytes}
     if options.engine == "ray":
         from deeptrust.scan.engine_ray import scan_ray
 
         scan_ray(
             sources,
             skip=done,
+            detector=detector,
+            resolver=resolver,
+            emit=emit,
             address=options.address,
             actors=options.actors,
             threads=options.threads,
             batch_size=options.batch_size,
-            **common,
+            max_bytes=options.max_bytes,
         )
         return
     from deeptrust.scan.engine_local import scan_local
 
     scan_local(
         iter_inputs(sources, skip=done, max_bytes=options.max_bytes),
+        detector=detector,
+        resolver=resolver,
+        emit=emit,
         workers=options.workers or os.cpu_count() or 1,
         batch_size=options.batch_size,
+        max_bytes=options.max_bytes,
         decoder=options.decoder,
         threads=options.threads,
-        **common,
     )
 
 

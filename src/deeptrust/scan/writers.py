@@ -25,7 +25,8 @@ from deeptrust.scan.errors import ScanError
 from deeptrust.scan.results import INT_COLUMNS, Row, is_float_column
 
 FORMATS = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".parquet": "parquet"}
-ENCODING = {"encoding": "utf-8", "errors": "surrogateescape"}  # file names need not be valid UTF-8
+# File names need not be valid UTF-8: undecodable bytes travel as surrogates and are written as they were.
+UTF8, SURROGATES = "utf-8", "surrogateescape"
 
 
 class ScanWriter:
@@ -112,7 +113,7 @@ class _AppendWriter(ScanWriter):
             if end < path.stat().st_size:
                 os.truncate(path, end)
         fresh = not path.exists() or path.stat().st_size == 0
-        self._handle = open(path, "a", newline="", **ENCODING)  # noqa: SIM115 - closed by finish()
+        self._handle = open(path, "a", newline="", encoding=UTF8, errors=SURROGATES)  # noqa: SIM115 - closed by finish()
         if fresh:
             self._append(self._header())
 
@@ -151,14 +152,14 @@ class _CountingLines:
 
     def __iter__(self) -> Iterator[str]:
         for line in self.handle:
-            self.consumed += len(line.encode(**ENCODING))
+            self.consumed += len(line.encode(UTF8, SURROGATES))
             self.terminated = line.endswith("\n")
             yield line
 
 
 class CsvWriter(_AppendWriter):
     def existing(self) -> Iterator[Row]:
-        with open(self.path, newline="", **ENCODING) as handle:
+        with open(self.path, newline="", encoding=UTF8, errors=SURROGATES) as handle:
             reader = csv.reader(handle, strict=True)
             next(reader, None)
             for record in reader:
@@ -178,7 +179,7 @@ class CsvWriter(_AppendWriter):
 
     def _complete_end(self) -> int:
         """Byte offset just past the last complete record: terminated, well quoted, every column."""
-        with open(self.path, newline="", **ENCODING) as handle:
+        with open(self.path, newline="", encoding=UTF8, errors=SURROGATES) as handle:
             lines = _CountingLines(handle)
             reader = csv.reader(lines, strict=True)
             try:
@@ -205,7 +206,7 @@ def _csv_value(value: Any) -> Any:
 
 class JsonlWriter(_AppendWriter):
     def existing(self) -> Iterator[Row]:
-        with open(self.path, **ENCODING) as handle:
+        with open(self.path, encoding=UTF8, errors=SURROGATES) as handle:
             for line in handle:
                 raw = json.loads(line)
                 yield {c: coerce(c, raw.get(c)) for c in self.columns}
