@@ -105,7 +105,9 @@ async def run_open_loop(
     return result
 
 
-async def run_closed_loop(host: str, port: int, requests: list[bytes], *, concurrency: int, seconds: float) -> Result:
+async def run_closed_loop(
+    host: str, port: int, requests: list[bytes], *, concurrency: int, seconds: float
+) -> Result:
     """``concurrency`` clients back to back: the server's saturation throughput."""
     result = Result(0.0, seconds)
     stop = time.perf_counter() + seconds

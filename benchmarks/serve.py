@@ -28,9 +28,9 @@ import httpx
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _loadgen import build_request, run_closed_loop, run_open_loop  # noqa: E402
+from _loadgen import build_request, run_closed_loop, run_open_loop
 
-from deeptrust.detector import Detector  # noqa: E402
+from deeptrust.detector import Detector
 
 REPO = Path(__file__).resolve().parents[1]
 DATASET = REPO.parent / "shared" / "datasets" / "sd-vs-photos.tar.gz"
@@ -86,8 +86,8 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_server(model: str, port: int, home: Path, log: Path) -> subprocess.Popen:
-    env = os.environ | {"DEEPTRUST_HOME": str(home), "DEEPTRUST_MODEL": model}
+def start_server(model: str, port: int, home: Path, log: Path, extra_env: dict[str, str]) -> subprocess.Popen:
+    env = os.environ | {"DEEPTRUST_HOME": str(home), "DEEPTRUST_MODEL": model} | extra_env
     cmd = [sys.executable, "-m", "deeptrust.cli", "serve", "--port", str(port)]
     proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=log.open("w"), stderr=subprocess.STDOUT)
     deadline = time.monotonic() + 120
@@ -142,16 +142,23 @@ def main() -> None:
     ap.add_argument("--soak-seconds", type=float, default=0.0)
     ap.add_argument("--body", choices=("multipart", "raw"), default="multipart")
     ap.add_argument("--raw-batch", type=int, default=8)
+    ap.add_argument(
+        "--env", action="append", default=[], help="server setting, e.g. DEEPTRUST_RUNNER_THREADS=1"
+    )
     ap.add_argument("--json", type=Path)
     args = ap.parse_args()
 
     images = load_jpegs(args.data, args.images)
     raw = raw_throughput(args.model, images, batch=args.raw_batch, threads=os.cpu_count() or 2, seconds=10)
-    print(f"raw ONNX Runtime: {raw['images_per_s']:.1f} images/s; decode+preprocess {raw['decode_preprocess_ms']:.2f} ms")
+    print(
+        f"raw ONNX Runtime: {raw['images_per_s']:.1f} images/s; "
+        f"decode+preprocess {raw['decode_preprocess_ms']:.2f} ms"
+    )
 
     port, home = free_port(), REPO / ".deeptrust" / "bench-serve"
     home.mkdir(parents=True, exist_ok=True)
-    proc = start_server(args.model, port, home, home / "server.log")
+    extra_env = dict(kv.split("=", 1) for kv in args.env)
+    proc = start_server(args.model, port, home, home / "server.log", extra_env)
     bodies = [multipart(b) if args.body == "multipart" else (b, "image/jpeg") for b in images]
     requests = [build_request("127.0.0.1", port, "/v1/predict", body, ctype) for body, ctype in bodies]
     rows: list[dict] = []
@@ -170,7 +177,9 @@ def main() -> None:
         if args.soak_seconds:
             rate = 0.8 * rows[-1]["achieved_rps"]
             before = rss_mib(proc.pid)
-            res = asyncio.run(run_open_loop("127.0.0.1", port, requests, rate=rate, seconds=args.soak_seconds))
+            res = asyncio.run(
+                run_open_loop("127.0.0.1", port, requests, rate=rate, seconds=args.soak_seconds)
+            )
             after = rss_mib(proc.pid)
             rows.append({"name": f"soak {args.soak_seconds:.0f} s at 80 %"} | res.summary())
             soak = {"rss_before_mib": before, "rss_after_mib": after, "rss_growth": after / before - 1}
@@ -182,7 +191,8 @@ def main() -> None:
     print(table(rows, raw["images_per_s"]))
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
-        report = {"model": args.model, "body": args.body, "cpus": os.cpu_count(), "raw": raw, "rows": rows}
+        report = {"model": args.model, "body": args.body, "cpus": os.cpu_count(), "server_env": extra_env}
+        report |= {"raw": raw, "rows": rows}
         args.json.write_text(json.dumps(report | {"soak": soak}, indent=2))
 
 

@@ -41,7 +41,9 @@ class Decoded:
 
 class ModelRuntime:
     def __init__(self, name_or_path: str, settings: Settings):
-        self.detector = Detector.load(name_or_path, threads=1, max_pixels=settings.max_image_pixels)
+        self.detector = Detector.load(
+            name_or_path, threads=settings.intra_op_threads, max_pixels=settings.max_image_pixels
+        )
         self.card = self.detector.card
         self.head: Head | None = load_head(self.detector.path) if self.card.has_features else None
         self.warmed = False
