@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Container, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
@@ -26,7 +27,13 @@ from deeptrust.scan.scoring import cached_detector, decode_one, predict_outcomes
 from deeptrust.scan.sources import Input, Source, iter_inputs, read_input
 
 Emit = Callable[[list[Row]], None]
-FILES_PER_READ_TASK = 256
+FILES_PER_READ_TASK = 64
+# A block is what one actor call receives. Ray's default (128 MiB) is ~1000 photos: a few actors
+# would get the whole scan while the others idle, and rows would reach the writer in big lumps.
+BLOCK_BYTES = 8 * 1024 * 1024
+# Reading asks for no CPU, so Ray would run every read task at once, each in a new worker process;
+# one reader per few actors keeps up (reading and hashing cost a tenth of decoding and scoring).
+READERS_PER_ACTOR = 4
 
 
 def import_ray() -> Any:
@@ -56,9 +63,9 @@ def scan_ray(
     """Score the inputs of ``sources`` not in ``skip`` on Ray and ``emit`` their rows on the driver.
 
     ``actors`` scoring actors of ``threads`` CPUs each (0: as many as the cluster's CPUs allow).
-    Reading asks for no CPU (it is I/O), and decoding asks for the actors' CPUs, so Ray fuses it
-    into the actors: each decodes its own batch next to its model, and crops never cross the
-    object store.
+    Reading asks for no CPU (it is I/O) and runs in a few tasks; decoding asks for the actors' CPUs,
+    so Ray fuses it into the actors: each decodes its own batch next to its model, and crops never
+    cross the object store.
     """
     ray = import_ray()
     started = not ray.is_initialized()
@@ -96,28 +103,49 @@ def _run(
     max_bytes: int,
 ) -> None:
     logging.getLogger("ray.data").setLevel(logging.WARNING)
-    ray.data.DataContext.get_current().enable_progress_bars = False  # the scan has its own
     cpus = max(threads, 1)
     actors = actors or max(1, int(ray.cluster_resources().get("CPU", 1) // cpus))
     claims = ray.remote(num_cpus=0)(ClaimRegistry).remote()
     ray.get(claims.seed.remote(list(resolver.known)))
     model = {"model_path": str(detector.path), "threads": threads, "max_pixels": detector.max_pixels}
-    dataset = (
-        ray.data.from_items(units, override_num_blocks=len(units))
-        .flat_map(read_unit, fn_kwargs={"max_bytes": max_bytes}, num_cpus=0)
-        .map_batches(
-            decode_batch, batch_size=batch_size, num_cpus=cpus, fn_kwargs={"claims": claims, **model}
+    with _data_context(enable_progress_bars=False, target_max_block_size=BLOCK_BYTES):
+        dataset = (
+            ray.data.from_items(units, override_num_blocks=len(units))
+            .flat_map(
+                read_unit,
+                fn_kwargs={"max_bytes": max_bytes},
+                num_cpus=0,
+                compute=ray.data.TaskPoolStrategy(size=max(1, actors // READERS_PER_ACTOR)),
+            )
+            .map_batches(
+                decode_batch, batch_size=batch_size, num_cpus=cpus, fn_kwargs={"claims": claims, **model}
+            )
+            .map_batches(
+                Scorer,
+                batch_size=batch_size,
+                compute=ray.data.ActorPoolStrategy(size=actors),
+                num_cpus=cpus,
+                fn_constructor_kwargs=model,
+            )
         )
-        .map_batches(
-            Scorer,
-            batch_size=batch_size,
-            compute=ray.data.ActorPoolStrategy(size=actors),
-            num_cpus=cpus,
-            fn_constructor_kwargs=model,
-        )
-    )
-    for batch in dataset.iter_batches(batch_format="numpy", batch_size=None):
-        emit(_resolve_batch(batch, resolver))
+        for batch in dataset.iter_batches(batch_format="numpy", batch_size=None):
+            emit(_resolve_batch(batch, resolver))
+
+
+@contextmanager
+def _data_context(**settings: Any) -> Iterator[None]:
+    """Ray Data settings for this scan only (the context is the driver's, shared with its other uses)."""
+    import ray.data
+
+    context = ray.data.DataContext.get_current()
+    before = {name: getattr(context, name) for name in settings}
+    for name, value in settings.items():
+        setattr(context, name, value)
+    try:
+        yield
+    finally:
+        for name, value in before.items():
+            setattr(context, name, value)
 
 
 def plan_units(sources: Sequence[Source], *, skip: Container[str]) -> list[dict[str, Any]]:

@@ -76,7 +76,7 @@ def scan_images(
         with _ChunkSink(writer, options.chunk_size, summary) as sink, _progress(options, console) as bar:
             task = bar.add_task("Scanning", total=count_inputs(sources), completed=len(done))
             sink.on_rows = lambda n: bar.advance(task, n)
-            start = time.perf_counter()
+            start = sink.start = time.perf_counter()
             _run_engine(sources, done, detector, resolver, sink.add, options)
             summary.seconds = time.perf_counter() - start
     except BaseException:
@@ -161,8 +161,12 @@ class _ChunkSink:
         self.writer, self.chunk_size, self.summary = writer, chunk_size, summary
         self.buffer: list[Row] = []
         self.on_rows: Callable[[int], object] = lambda n: None
+        self.start = time.perf_counter()
 
     def add(self, rows: list[Row]) -> None:
+        if rows and not self.summary.first_rows:
+            self.summary.first_rows_s = time.perf_counter() - self.start
+            self.summary.first_rows = len(rows)
         self.buffer.extend(rows)
         while len(self.buffer) >= self.chunk_size:
             self._write(self.buffer[: self.chunk_size])

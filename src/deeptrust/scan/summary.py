@@ -30,6 +30,8 @@ class Summary:
     errors: Counter[str] = field(default_factory=Counter)  # by reason
     duplicates: int = 0
     seconds: float = 0.0  # this run's scanning time
+    first_rows_s: float = 0.0  # until the engine's first rows came back (start-up: Ray's actors)
+    first_rows: int = 0  # how many came back together then
     histogram: list[int] = field(default_factory=lambda: [0] * HISTOGRAM_BINS)  # p_ai of scored rows
     top_ai: list[tuple[float, str]] = field(default_factory=list)  # min-heap of (p_ai, path)
     unscored: list[str] = field(default_factory=list)  # inputs that need another --resume
@@ -61,6 +63,12 @@ class Summary:
     def images_per_s(self) -> float:
         return self.scanned / self.seconds if self.seconds > 0 else 0.0
 
+    @property
+    def steady_images_per_s(self) -> float:
+        """The rate once the first rows were back, i.e. without the engine's start-up."""
+        after = self.seconds - self.first_rows_s
+        return (self.scanned - self.first_rows) / after if after > 0 else 0.0
+
     def most_confident_ai(self) -> list[tuple[float, str]]:
         return sorted(self.top_ai, reverse=True)
 
@@ -75,6 +83,8 @@ class Summary:
             "duplicates": self.duplicates,
             "seconds": round(self.seconds, 3),
             "images_per_s": round(self.images_per_s, 2),
+            "first_rows_s": round(self.first_rows_s, 3),
+            "steady_images_per_s": round(self.steady_images_per_s, 2),
             "unscored": len(self.unscored),
         }
 
