@@ -9,6 +9,7 @@ import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import onnxruntime as ort
@@ -41,9 +42,19 @@ def softmax(logits: np.ndarray) -> np.ndarray:
 class Detector:
     """An ONNX model plus its card. Thread-safe: ONNX Runtime sessions may be shared across threads."""
 
-    def __init__(self, onnx_path: Path, card: ModelCard, *, threads: int = 0, max_pixels: int = 50_000_000):
+    def __init__(
+        self,
+        onnx_path: Path,
+        card: ModelCard,
+        *,
+        threads: int = 0,
+        max_pixels: int = 50_000_000,
+        spin: bool = True,
+    ):
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads
+        if not spin:  # idle ONNX Runtime threads sleep instead of spinning: they share cores with decoding
+            options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         self.session = ort.InferenceSession(str(onnx_path), options, providers=["CPUExecutionProvider"])
         self.card = card
@@ -52,7 +63,7 @@ class Detector:
         self._input = self.session.get_inputs()[0].name
 
     @classmethod
-    def load(cls, name_or_path: str | Path, **kwargs: int) -> Detector:
+    def load(cls, name_or_path: str | Path, **kwargs: Any) -> Detector:
         """Load by registered name (``deeptrust models list``), model directory or ``.onnx`` path."""
         path = Path(name_or_path)
         if path.suffix == ".onnx" and path.is_file():  # a specific file: its card beside it, or inside it

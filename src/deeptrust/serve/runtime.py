@@ -42,7 +42,10 @@ class Decoded:
 class ModelRuntime:
     def __init__(self, name_or_path: str, settings: Settings):
         self.detector = Detector.load(
-            name_or_path, threads=settings.intra_op_threads, max_pixels=settings.max_image_pixels
+            name_or_path,
+            threads=settings.intra_op_threads,
+            max_pixels=settings.max_image_pixels,
+            spin=settings.onnx_spin,
         )
         self.card = self.detector.card
         self.head: Head | None = load_head(self.detector.path) if self.card.has_features else None
