@@ -14,7 +14,7 @@ import io
 import os
 from pathlib import Path
 
-from PIL import Image, ImageDraw
+from PIL import Image, ImageDraw, ImageFont
 
 from deeptrust.detector import Detector
 from deeptrust.scan.sources import read_keys
@@ -68,6 +68,7 @@ def histogram_png(counts: list[int], *, threshold: float) -> str:
     """Bars of the p_ai histogram (red at or above the threshold), a dashed threshold line, axes."""
     img = Image.new("RGB", (PLOT_W + 2 * MARGIN, PLOT_H + 2 * MARGIN), "white")
     draw = ImageDraw.Draw(img)
+    draw.font = ImageFont.load_default(size=13)
     top = max(max(counts, default=0), 1)
     width = PLOT_W / HISTOGRAM_BINS
     for i, n in enumerate(counts):
@@ -81,7 +82,7 @@ def histogram_png(counts: list[int], *, threshold: float) -> str:
     draw.line([MARGIN, MARGIN + PLOT_H, MARGIN + PLOT_W, MARGIN + PLOT_H], fill="#111")
     for tick in (0.0, 0.25, 0.5, 0.75, 1.0):
         x = MARGIN + PLOT_W * tick
-        draw.text((x - 8, MARGIN + PLOT_H + 6), f"{tick:g}", fill="#111")
+        draw.text((x - 10, MARGIN + PLOT_H + 6), f"{tick:g}", fill="#111")
     draw.text((MARGIN, 10), f"images per bin (max {top:,}); dashed: threshold {threshold:.3f}", fill="#111")
     draw.text((MARGIN + PLOT_W - 30, MARGIN + PLOT_H + 22), "p_ai", fill="#111")
     return _png_base64(img)
@@ -101,7 +102,7 @@ def _thumbnails(summary: Summary, *, detector: Detector, max_bytes: int) -> str:
             else "<p>(no longer readable)</p>"
         )
         figures.append(
-            f"<figure>{img}<figcaption>p_ai {p_ai:.3f}<br>{html.escape(path)}</figcaption></figure>"
+            f"<figure>{img}<figcaption>p_ai {p_ai:.4f}<br>{html.escape(path)}</figcaption></figure>"
         )
     return "".join(figures)
 
