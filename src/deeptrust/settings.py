@@ -39,11 +39,11 @@ class Settings(BaseSettings):
     max_batch_size: int = Field(default=8, ge=1)  # images per model call, formed across requests
     max_wait_ms: float = Field(default=2.0, ge=0)  # how long the first image of a batch waits for company
     max_queue: int = Field(default=32, ge=1)  # images waiting for the model; beyond it 503 + Retry-After
-    # One model call at a time on 2 ONNX Runtime threads: measured best p95 at moderate load on 2 cores
-    # (benchmarks/serve.py); 2 calls × 1 thread gives ~15 % more saturation throughput, higher p95.
+    # One model call at a time on 2 ONNX Runtime threads that sleep rather than spin when idle (they share
+    # the cores with decoding): the best p95 and throughput of the variants measured by benchmarks/serve.py.
     runner_threads: int = Field(default=1, ge=1)  # concurrent model calls
     intra_op_threads: int = Field(default=2, ge=1)  # ONNX Runtime threads inside one model call
-    onnx_spin: bool = True  # let idle ONNX Runtime threads spin (lower latency, burns CPU others could use)
+    onnx_spin: bool = False  # let idle ONNX Runtime threads spin (burns CPU that decoding needs)
     decode_threads: int = Field(default=2, ge=1)  # threads decoding and preprocessing uploads
     max_body_bytes: int = Field(default=20 * 1024 * 1024, gt=0)  # per request, enforced while streaming
     max_batch_images: int = Field(default=32, ge=1)  # images per /v1/predict/batch request
