@@ -104,3 +104,10 @@ def test_report_is_self_contained_with_histogram_and_thumbnails(store, tmp_path)
 def test_unknown_model_is_a_scan_error(store, tmp_path):
     with pytest.raises(ScanError, match="cannot load model 'nope'"):
         scan_images([str(store)], tmp_path / "scan.csv", options(model="nope"))
+
+
+def test_a_missing_source_fails_before_any_output_is_made(tmp_path):
+    out = tmp_path / "scan.csv"
+    with pytest.raises(ScanError, match="does not exist"):
+        scan_images([str(tmp_path / "typo")], out, options())
+    assert not out.exists()

@@ -63,6 +63,8 @@ def scan_images(
     console = console or Console(stderr=True)
     detector = _load_detector(options)
     rows = RowMaker(detector)
+    # Sources first: a mistyped one must not leave a fresh, empty output behind.
+    sources = resolve_sources(specs, exclude={str(out.absolute()), str(parts_dir(out).absolute())})
     writer = open_writer(out, rows.columns, resume=options.resume, overwrite=options.overwrite)
     resolver = Resolver(rows)
     card = detector.card
@@ -71,8 +73,6 @@ def scan_images(
     )
     try:
         done = _load_existing(writer, resolver, summary, detector)
-        exclude = {str(out.absolute()), str(parts_dir(out).absolute())}
-        sources = resolve_sources(specs, exclude=exclude)
         with _ChunkSink(writer, options.chunk_size, summary) as sink, _progress(options, console) as bar:
             task = bar.add_task("Scanning", total=count_inputs(sources), completed=len(done))
             sink.on_rows = lambda n: bar.advance(task, n)
