@@ -86,3 +86,17 @@ def test_pixel_cap_stops_decompression_bombs_before_decoding():
 def test_missing_file_is_a_clear_error(tmp_path):
     with pytest.raises(FileNotFoundError):
         open_image(tmp_path / "nope.jpg")
+
+
+def test_array_decoding_matches_image_decoding(tmp_path):
+    """The service and scanner decode to arrays; training and evaluation to PIL images: same pixels."""
+    from deeptrust.imageio import open_image_array
+
+    rng = np.random.default_rng(3)
+    for fmt, mode in (("JPEG", "RGB"), ("JPEG", "L"), ("PNG", "RGBA"), ("WEBP", "RGB")):
+        img = Image.fromarray(rng.integers(0, 255, (24, 40, 4), dtype=np.uint8), "RGBA").convert(mode)
+        buf = io.BytesIO()
+        img.save(buf, format=fmt)
+        array = open_image_array(buf.getvalue())
+        assert array.shape == (24, 40, 3) and array.dtype == np.uint8
+        assert np.array_equal(array, np.asarray(open_image(buf.getvalue())))

@@ -57,3 +57,15 @@ def test_extreme_strips_are_cut_before_upscaling():
     assert upscale_plan(300, 200, 128) == ((0, 0, 300, 200), (300, 200))  # big enough: untouched
     pre = Preprocessing(input_size=128, crop="native", num_crops=5, flip=False, mean=(0, 0, 0), std=(1, 1, 1))
     assert image_to_crops(Image.new("RGB", (1, 10_000)), pre).shape == (5, 128, 128, 3)
+
+
+@pytest.mark.parametrize(
+    ("crop", "num_crops", "flip"), [("native", 5, False), ("native", 9, True), ("resize", 1, True)]
+)
+def test_array_and_image_inputs_give_the_same_crops(crop, num_crops, flip):
+    pre = Preprocessing(
+        input_size=16, crop=crop, num_crops=num_crops, flip=flip, mean=(0, 0, 0), std=(1, 1, 1)
+    )
+    for shape in ((40, 30, 3), (10, 50, 3)):  # big enough, and one that needs upscaling
+        pixels = np.random.default_rng(0).integers(0, 255, shape, dtype=np.uint8)
+        assert np.array_equal(image_to_crops(pixels, pre), image_to_crops(Image.fromarray(pixels), pre))

@@ -16,7 +16,7 @@ import onnxruntime as ort
 from PIL import Image
 
 from deeptrust.card import CARD_FILE, ONNX_FILE, ModelCard, load_card
-from deeptrust.imageio import open_image
+from deeptrust.imageio import open_image, open_image_array
 from deeptrust.preprocess import image_to_crops, normalize
 from deeptrust.registry import resolve_model
 
@@ -76,7 +76,11 @@ class Detector:
     def decode(self, source: ImageLike) -> Image.Image:
         return open_image(source, max_pixels=self.max_pixels)
 
-    def preprocess(self, img: Image.Image) -> np.ndarray:
+    def decode_array(self, source: str | Path | bytes) -> np.ndarray:
+        """As :meth:`decode`, as an (H, W, 3) uint8 array (cheaper for the service and the scanner)."""
+        return open_image_array(source, max_pixels=self.max_pixels)
+
+    def preprocess(self, img: Image.Image | np.ndarray) -> np.ndarray:
         """RGB image → float32 crops (num_crops, 3, size, size) ready for the network."""
         return normalize(image_to_crops(img, self.card.preprocessing), self.card.preprocessing)
 

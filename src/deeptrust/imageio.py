@@ -65,6 +65,17 @@ def open_image(source: str | Path | bytes | Image.Image, *, max_pixels: int = 50
     """
     if isinstance(source, Image.Image):
         return to_rgb(source)
+    decoded = _open(source, max_pixels)
+    return decoded if isinstance(decoded, Image.Image) else Image.fromarray(decoded, "RGB")
+
+
+def open_image_array(source: str | Path | bytes, *, max_pixels: int = 50_000_000) -> np.ndarray:
+    """As :func:`open_image`, as an (H, W, 3) uint8 array: upright JPEGs skip two full-image copies."""
+    decoded = _open(source, max_pixels)
+    return decoded if isinstance(decoded, np.ndarray) else np.asarray(decoded, dtype=np.uint8)
+
+
+def _open(source: str | Path | bytes, max_pixels: int) -> Image.Image | np.ndarray:
     data = Path(source).read_bytes() if isinstance(source, (str, Path)) else source
     try:
         with warnings.catch_warnings():
@@ -105,7 +116,7 @@ def _sniff(data: bytes) -> str:
     return ""
 
 
-def _decode_plain_jpeg(img: Image.Image, data: bytes) -> Image.Image | None:
+def _decode_plain_jpeg(img: Image.Image, data: bytes) -> np.ndarray | None:
     """Decode an upright YCbCr/grey JPEG with simplejpeg; None when Pillow must (EXIF rotation, CMYK…)."""
     if simplejpeg is None or img.format != "JPEG" or img.mode not in ("RGB", "L"):
         return None
@@ -117,7 +128,7 @@ def _decode_plain_jpeg(img: Image.Image, data: bytes) -> Image.Image | None:
         return None
     if pixels.shape[:2] != (img.height, img.width):
         return None
-    return Image.fromarray(pixels, "RGB")
+    return pixels
 
 
 def _check_size(img: Image.Image, max_pixels: int) -> None:

@@ -54,9 +54,16 @@ def ensure_min_side(img: Image.Image, size: int) -> Image.Image:
     return img.resize(new_size, Image.Resampling.BILINEAR, box=box)
 
 
-def image_to_crops(img: Image.Image, pre: Preprocessing) -> np.ndarray:
-    """An RGB image → uint8 crops of shape (num_crops × (2 if flip else 1), size, size, 3)."""
+def image_to_crops(img: Image.Image | np.ndarray, pre: Preprocessing) -> np.ndarray:
+    """An RGB image (PIL or (H, W, 3) uint8) → uint8 crops (num_crops × (2 if flip else 1), size, size, 3)."""
     size = pre.input_size
+    if isinstance(img, np.ndarray):
+        height, width = img.shape[:2]
+        if pre.crop == "native" and min(width, height) >= size:  # the hot path: slice, no copy of the image
+            boxes = fixed_crop_boxes(width, height, size=size, num_crops=pre.num_crops)
+            crops = np.stack([img[top:bottom, left:right] for left, top, right, bottom in boxes])
+            return np.concatenate([crops, crops[:, :, ::-1]]) if pre.flip else crops
+        img = Image.fromarray(img, "RGB")
     if pre.crop == "resize":
         if img.size != (size, size):
             img = img.resize((size, size), Image.BILINEAR)

@@ -42,13 +42,13 @@ def decode_one(detector: Detector, data: bytes) -> tuple[np.ndarray | None, Outc
     """
     fmt = sniff_format(data)
     try:
-        img = detector.decode(data)
-        crops = detector.preprocess(img)
+        pixels = detector.decode_array(data)
+        crops = detector.preprocess(pixels)
     except ImageError as exc:
         return None, Outcome(format=fmt, error=f"{exc.reason}: {exc}")
     except Exception as exc:  # see the docstring
         return None, Outcome(format=fmt, error=f"invalid_image: {type(exc).__name__}: {exc}")
-    return crops, Outcome(width=img.width, height=img.height, format=fmt)
+    return crops, Outcome(width=pixels.shape[1], height=pixels.shape[0], format=fmt)
 
 
 def predict_outcomes(

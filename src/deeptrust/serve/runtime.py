@@ -67,19 +67,20 @@ class ModelRuntime:
     def decode(self, data: bytes, *, keep_image: bool = False) -> Decoded:
         """Bytes → crops; raises deeptrust.imageio.ImageError subclasses for bad input."""
         t0 = time.perf_counter()
-        img = self.detector.decode(data)
+        pixels = self.detector.decode_array(data)
         t1 = time.perf_counter()
-        crops = self.detector.preprocess(img)
+        crops = self.detector.preprocess(pixels)
         t2 = time.perf_counter()
+        height, width = pixels.shape[:2]
         return Decoded(
             runtime=self,
             sha256=hashlib.sha256(data).hexdigest(),
-            width=img.width,
-            height=img.height,
+            width=width,
+            height=height,
             format=_format_of(data),
             bytes=len(data),
             crops=crops,
-            image=img if keep_image else None,
+            image=Image.fromarray(pixels, "RGB") if keep_image else None,
             timings_ms={"decode": (t1 - t0) * 1e3, "preprocess": (t2 - t1) * 1e3},
         )
 
