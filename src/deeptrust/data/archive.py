@@ -14,7 +14,7 @@ import tarfile
 import zlib
 from pathlib import Path, PurePosixPath
 
-from deeptrust.data._progress import create_progress
+from deeptrust._progress import create_progress
 from deeptrust.data.errors import DataError
 
 ARCHIVE_SUFFIXES = (".tar.gz", ".tgz", ".tar")

@@ -20,8 +20,8 @@ from pathlib import Path
 import pandas as pd
 from PIL import Image, ImageFile, UnidentifiedImageError
 
+from deeptrust._progress import create_progress
 from deeptrust.data._jpeg import estimate_quality, hash_tables
-from deeptrust.data._progress import create_progress
 from deeptrust.imageio import FORMAT_ALIASES, SUPPORTED_FORMATS
 
 SCAN_COLUMNS = (

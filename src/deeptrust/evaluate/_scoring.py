@@ -16,18 +16,9 @@ from typing import Any
 
 import numpy as np
 from PIL import Image
-from rich.console import Console
 from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
     Progress,
-    ProgressColumn,
-    Task,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
 )
-from rich.text import Text
 
 from deeptrust.detector import Detector
 from deeptrust.imageio import ImageError
@@ -44,27 +35,6 @@ class Scores:
     probs: dict[str, np.ndarray]
     ok: np.ndarray  # bool (n_inputs,): which inputs were scored
     errors: list[dict[str, str]] = field(default_factory=list)
-
-
-class RateColumn(ProgressColumn):
-    def render(self, task: Task) -> Text:
-        speed = task.finished_speed or task.speed
-        return Text("" if speed is None else f"{speed:,.0f} img/s", style="progress.data.speed")
-
-
-def create_progress(enabled: bool) -> Progress:
-    """A progress bar on stderr (stdout stays clean for tables and pipes) with rate and ETA."""
-    return Progress(
-        TextColumn("[progress.description]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        RateColumn(),
-        TimeElapsedColumn(),
-        TextColumn("ETA"),
-        TimeRemainingColumn(),
-        console=Console(stderr=True),
-        disable=not enabled,
-    )
 
 
 def default_workers() -> int:

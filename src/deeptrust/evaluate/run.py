@@ -20,8 +20,9 @@ import numpy as np
 import pandas as pd
 from rich.progress import Progress
 
+from deeptrust._progress import create_progress
 from deeptrust.detector import Detector
-from deeptrust.evaluate._scoring import create_progress, score_paths
+from deeptrust.evaluate._scoring import score_paths
 from deeptrust.evaluate.metrics import compute_metrics, predicted_labels
 from deeptrust.evaluate.robustness import PERTURBATIONS
 
@@ -63,7 +64,7 @@ def evaluate_model(
         real_class=card.real_class,
         threshold=card.threshold,
     )
-    with create_progress(progress) as bar:
+    with create_progress(enabled=progress, unit="img") as bar:
         scores = score_paths(
             detector,
             rows["path"].tolist(),

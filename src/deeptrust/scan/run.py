@@ -10,25 +10,14 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
 from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    ProgressColumn,
-    Task,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
-from rich.text import Text
 
+from deeptrust._progress import create_progress
 from deeptrust.detector import Detector
 from deeptrust.scan.errors import ScanError
 from deeptrust.scan.results import Resolver, Row, RowMaker
@@ -73,7 +62,10 @@ def scan_images(
     )
     try:
         done = _load_existing(writer, resolver, summary, detector)
-        with _ChunkSink(writer, options.chunk_size, summary) as sink, _progress(options, console) as bar:
+        with (
+            _ChunkSink(writer, options.chunk_size, summary) as sink,
+            create_progress(enabled=options.progress, unit="img", decimals=1, console=console) as bar,
+        ):
             task = bar.add_task("Scanning", total=count_inputs(sources), completed=len(done))
             sink.on_rows = lambda n: bar.advance(task, n)
             start = sink.start = time.perf_counter()
@@ -187,28 +179,3 @@ class _ChunkSink:
         if self.buffer and (exc_type is None or issubclass(exc_type, KeyboardInterrupt)):
             self._write(self.buffer)
             self.buffer = []
-
-
-class _RateColumn(ProgressColumn):
-    """Images per second over rich's recent window, e.g. ``104.2 img/s``."""
-
-    def render(self, task: Task) -> Text:
-        speed = task.finished_speed or task.speed
-        return Text("? img/s" if speed is None else f"{speed:,.1f} img/s", style="progress.data.speed")
-
-
-@contextmanager
-def _progress(options: ScanOptions, console: Console) -> Iterator[Progress]:
-    progress = Progress(
-        TextColumn("[progress.description]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        _RateColumn(),
-        TimeElapsedColumn(),
-        TextColumn("ETA"),
-        TimeRemainingColumn(),
-        console=console,
-        disable=not options.progress,
-    )
-    with progress:
-        yield progress

@@ -21,20 +21,30 @@ from rich.text import Text
 class RateColumn(ProgressColumn):
     """Items per second, e.g. ``1,234 files/s``."""
 
-    def __init__(self, unit: str) -> None:
+    def __init__(self, unit: str, *, decimals: int = 0) -> None:
         super().__init__()
         self.unit = unit
+        self.decimals = decimals
 
     def render(self, task: Task) -> Text:
         speed = task.finished_speed or task.speed
-        shown = "?" if speed is None else f"{speed:,.0f}"
+        shown = "?" if speed is None else f"{speed:,.{self.decimals}f}"
         return Text(f"{shown} {self.unit}/s", style="progress.data.speed")
 
 
-def create_progress(*, enabled: bool, in_bytes: bool = False) -> Progress:
-    """A progress display; ``in_bytes`` shows sizes and MB/s instead of counts and files/s."""
+def create_progress(
+    *,
+    enabled: bool,
+    in_bytes: bool = False,
+    unit: str = "files",
+    decimals: int = 0,
+    console: Console | None = None,
+) -> Progress:
+    """A progress display; ``in_bytes`` shows sizes and MB/s instead of counts and ``unit``/s."""
     counts = (
-        (DownloadColumn(), TransferSpeedColumn()) if in_bytes else (MofNCompleteColumn(), RateColumn("files"))
+        (DownloadColumn(), TransferSpeedColumn())
+        if in_bytes
+        else (MofNCompleteColumn(), RateColumn(unit, decimals=decimals))
     )
     return Progress(
         TextColumn("[progress.description]{task.description}"),
@@ -43,6 +53,6 @@ def create_progress(*, enabled: bool, in_bytes: bool = False) -> Progress:
         TimeElapsedColumn(),
         TextColumn("ETA"),
         TimeRemainingColumn(),
-        console=Console(stderr=True),
+        console=console or Console(stderr=True),
         disable=not enabled,
     )
