@@ -8,47 +8,31 @@ the summary, only when the server cannot be reached. DEEPTRUST_TEST_POSTGRES_URL
 from __future__ import annotations
 
 import io
-import os
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import OperationalError
+from sqlalchemy import create_engine
 
 from deeptrust.feedback import FeedbackStore
 from deeptrust.feedback.models import Base
 
-POSTGRES_URL = os.environ.get(
-    "DEEPTRUST_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-)
+from .._postgres import POSTGRES_URL, PostgresUnreachableError, fresh_schema
+
 BACKENDS = ["sqlite", "postgresql"]
 
 
 @pytest.fixture(scope="session")
 def postgres_schema() -> Iterator[tuple[str, str]]:
     """(URL whose search_path is a fresh schema, the schema's name)."""
-    schema = f"deeptrust_test_{uuid.uuid4().hex[:12]}"
-    engine = create_engine(POSTGRES_URL, connect_args={"connect_timeout": 3})
     try:
-        with engine.begin() as connection:
-            connection.execute(text(f'CREATE SCHEMA "{schema}"'))
-    except OperationalError as exc:
-        engine.dispose()
-        reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
-        print(f"\nPostgreSQL tests skipped: {POSTGRES_URL} is unreachable ({reason})")
-        pytest.skip(f"PostgreSQL at {POSTGRES_URL} is unreachable: {reason}")
-    url = make_url(POSTGRES_URL).update_query_dict({"options": f"-csearch_path={schema}"})
-    try:
-        yield url.render_as_string(hide_password=False), schema
-    finally:
-        with engine.begin() as connection:
-            connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        engine.dispose()
+        with fresh_schema("deeptrust_test") as url_and_schema:
+            yield url_and_schema
+    except PostgresUnreachableError as exc:
+        print(f"\nPostgreSQL tests skipped: {POSTGRES_URL} is unreachable ({exc})")
+        pytest.skip(f"PostgreSQL at {POSTGRES_URL} is unreachable: {exc}")
 
 
 @pytest.fixture(params=BACKENDS)

@@ -7,20 +7,16 @@ PostgreSQL is not optional here: CI runs it, so an unreachable server fails the 
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import OperationalError
 
 from deeptrust.serve.app import create_app
 from deeptrust.serve.auth import KeyStore
 
-from ..feedback.conftest import POSTGRES_URL
+from .._postgres import POSTGRES_URL, PostgresUnreachableError, fresh_schema
 from ..serve.conftest import make_settings, server_factory  # noqa: F401  (server_factory: a fixture)
 
 ROLES = ("user", "moderator", "admin")
@@ -51,28 +47,17 @@ def app_factory() -> Iterator[Callable[..., TestClient]]:
 
     yield start
     for client in clients:
-        client.__exit__(None, None, None)
-        client.app.state.service.extras["feedback_store"].close()  # PostgreSQL: no pooled connections left
+        client.__exit__(None, None, None)  # the service's shutdown closes its feedback store
 
 
 @pytest.fixture
 def postgres_url() -> Iterator[str]:
     """A URL whose search_path is a fresh schema on the real PostgreSQL server; dropped afterwards."""
-    schema = f"deeptrust_web_{uuid.uuid4().hex[:12]}"
-    engine = create_engine(POSTGRES_URL, connect_args={"connect_timeout": 3})
     try:
-        with engine.begin() as connection:
-            connection.execute(text(f'CREATE SCHEMA "{schema}"'))
-    except OperationalError as exc:
-        engine.dispose()
+        with fresh_schema("deeptrust_web") as (url, _schema):
+            yield url
+    except PostgresUnreachableError as exc:
         pytest.fail(
-            f"PostgreSQL at {POSTGRES_URL} is unreachable ({exc.orig}); start it or point "
+            f"PostgreSQL at {POSTGRES_URL} is unreachable ({exc}); start it or point "
             "DEEPTRUST_TEST_POSTGRES_URL at one — CI runs these tests against a real server"
         )
-    url = make_url(POSTGRES_URL).update_query_dict({"options": f"-csearch_path={schema}"})
-    try:
-        yield url.render_as_string(hide_password=False)
-    finally:
-        with engine.begin() as connection:
-            connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        engine.dispose()
