@@ -106,6 +106,16 @@ def _open(source: str | Path | bytes, max_pixels: int) -> Image.Image | np.ndarr
         raise CorruptImageError(f"corrupt or truncated image: {exc}") from exc
 
 
+def sniff_format(data: bytes) -> str:
+    """The container format Pillow reads from the header alone ('' when it cannot); the decoded RGB
+    image no longer knows it, and the service and the scanner report it."""
+    try:
+        with Image.open(io.BytesIO(data)) as img:
+            return str(img.format or "")
+    except Exception:  # any header Pillow cannot parse just has no known format
+        return ""
+
+
 def _sniff(data: bytes) -> str:
     """The supported format whose file signature ``data`` starts with, or ''."""
     if data[:4] == b"RIFF" and data[8:12] == b"WEBP":

@@ -8,30 +8,19 @@ the Ray engine decodes with :func:`decode_one` in its tasks and predicts in its 
 from __future__ import annotations
 
 import hashlib
-import io
 from collections.abc import Sequence
 from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 
 from deeptrust.detector import Detector
-from deeptrust.imageio import ImageError
+from deeptrust.imageio import ImageError, sniff_format
 from deeptrust.scan.results import Outcome
 
 
 def sha256_hex(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
-
-
-def sniff_format(data: bytes) -> str:
-    """The container format from the header alone (the decoded RGB image no longer knows it)."""
-    try:
-        with Image.open(io.BytesIO(data)) as img:
-            return img.format or ""
-    except Exception:  # any header Pillow cannot parse just has no known format
-        return ""
 
 
 def decode_one(detector: Detector, data: bytes) -> tuple[np.ndarray | None, Outcome]:

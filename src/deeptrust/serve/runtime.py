@@ -8,7 +8,6 @@ a reference to the runtime that prepared it.
 from __future__ import annotations
 
 import hashlib
-import io
 import itertools
 import threading
 import time
@@ -20,6 +19,7 @@ import numpy as np
 from PIL import Image
 
 from deeptrust.detector import Detector, softmax
+from deeptrust.imageio import sniff_format
 from deeptrust.serve.cam import Head, class_activation, image_activation, load_head, render_heatmap
 from deeptrust.settings import Settings
 
@@ -77,7 +77,7 @@ class ModelRuntime:
             sha256=hashlib.sha256(data).hexdigest(),
             width=width,
             height=height,
-            format=_format_of(data),
+            format=sniff_format(data),
             bytes=len(data),
             crops=crops,
             image=Image.fromarray(pixels, "RGB") if keep_image else None,
@@ -116,14 +116,6 @@ class ModelRuntime:
             "scores": {c: float(p) for c, p in zip(card.class_names, probs, strict=True)},
             "model": self.info,
         }
-
-
-def _format_of(data: bytes) -> str:
-    try:
-        with Image.open(io.BytesIO(data)) as img:
-            return str(img.format or "")
-    except Exception:  # decode already succeeded; the name is informational
-        return ""
 
 
 def predict_grouped(items: list[Decoded]) -> list[np.ndarray]:
