@@ -57,25 +57,25 @@ def ensure_min_side(img: Image.Image, size: int) -> Image.Image:
 def image_to_crops(img: Image.Image | np.ndarray, pre: Preprocessing) -> np.ndarray:
     """An RGB image (PIL or (H, W, 3) uint8) → uint8 crops (num_crops × (2 if flip else 1), size, size, 3)."""
     size = pre.input_size
-    if isinstance(img, np.ndarray):
-        height, width = img.shape[:2]
-        if pre.crop == "native" and min(width, height) >= size:  # the hot path: slice, no copy of the image
-            boxes = fixed_crop_boxes(width, height, size=size, num_crops=pre.num_crops)
-            crops = np.stack([img[top:bottom, left:right] for left, top, right, bottom in boxes])
-            return np.concatenate([crops, crops[:, :, ::-1]]) if pre.flip else crops
-        img = Image.fromarray(img, "RGB")
     if pre.crop == "resize":
+        img = _as_image(img)
         if img.size != (size, size):
-            img = img.resize((size, size), Image.BILINEAR)
+            img = img.resize((size, size), Image.Resampling.BILINEAR)
         crops = np.asarray(img, dtype=np.uint8)[None]
     else:
-        img = ensure_min_side(img, size)
-        arr = np.asarray(img, dtype=np.uint8)
-        boxes = fixed_crop_boxes(img.width, img.height, size=size, num_crops=pre.num_crops)
-        crops = np.stack([arr[top:bottom, left:right] for left, top, right, bottom in boxes])
+        # Arrays big enough are sliced as they are (the service's and scanner's hot path: no image copy).
+        if isinstance(img, Image.Image) or min(img.shape[:2]) < size:
+            img = np.asarray(ensure_min_side(_as_image(img), size), dtype=np.uint8)
+        height, width = img.shape[:2]
+        boxes = fixed_crop_boxes(width, height, size=size, num_crops=pre.num_crops)
+        crops = np.stack([img[top:bottom, left:right] for left, top, right, bottom in boxes])
     if pre.flip:
         crops = np.concatenate([crops, crops[:, :, ::-1]])
     return crops
+
+
+def _as_image(img: Image.Image | np.ndarray) -> Image.Image:
+    return img if isinstance(img, Image.Image) else Image.fromarray(img, "RGB")
 
 
 def normalize(crops: np.ndarray, pre: Preprocessing) -> np.ndarray:
