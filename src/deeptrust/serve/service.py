@@ -6,12 +6,12 @@ import asyncio
 import contextlib
 import ipaddress
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from deeptrust.serve.auth import JwtVerifier, KeyStore
+from deeptrust.serve.auth import JwtVerifier, KeyStore, Principal
 from deeptrust.serve.batching import MicroBatcher
 from deeptrust.serve.metrics import Metrics
 from deeptrust.serve.ratelimit import RateLimiter, RedisRateLimiter, create_rate_limiter
@@ -52,6 +52,11 @@ class Service:
     started: bool = False
     in_flight: int = 0  # images admitted and not yet answered (decoding, queued or being predicted)
     extras: dict[str, Any] = field(default_factory=dict)  # other concerns (feedback store…) hang here
+    # Hooks: after each answered prediction (caller, image bytes, result) and at shutdown.
+    after_predict_hooks: list[Callable[[Principal, bytes, dict[str, Any]], None]] = field(
+        default_factory=list
+    )
+    on_stop: list[Callable[[], None]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         s = self.settings
@@ -84,6 +89,11 @@ class Service:
         finally:
             self.in_flight -= n
 
+    def after_predict(self, caller: Principal, data: bytes, result: dict[str, Any]) -> None:
+        self.metrics.on_after_predict(result["label"], result["p_ai"])
+        for hook in self.after_predict_hooks:
+            hook(caller, data, result)
+
     @property
     def ready(self) -> bool:
         return self.started and self.holder.current.warmed
@@ -103,7 +113,7 @@ class Service:
         self.started = False
         await self.batcher.stop()
         self.decode_pool.shutdown(wait=True)
-        for close in self.extras.get("on_stop", []):
+        for close in self.on_stop:
             close()
         if isinstance(self.limiter, RedisRateLimiter):
             await self.limiter.close()

@@ -45,8 +45,8 @@ def install(app: FastAPI, service: Service) -> None:
     store.create_schema()
     service.extras["feedback_store"] = store
     writer = ThreadPoolExecutor(1, thread_name_prefix="borderline")
-    service.extras["after_predict"] = _queue_borderline(service, store, writer)
-    service.extras.setdefault("on_stop", []).extend([lambda: writer.shutdown(wait=True), store.close])
+    service.after_predict_hooks.append(_queue_borderline(service, store, writer))
+    service.on_stop.extend([lambda: writer.shutdown(wait=True), store.close])
     app.include_router(router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
 

@@ -42,8 +42,7 @@ async def explain(request: Request, service: ServiceDep, caller: Caller, upload:
     t0 = time.perf_counter()
     probs, heatmap, overlay = await loop.run_in_executor(service.decode_pool, runtime.explain, decoded)
     result = runtime.result(probs)
-    service.metrics.on_after_predict(result["label"], result["p_ai"])
-    service.extras.get("after_predict", lambda *_: None)(caller, data, result)
+    service.after_predict(caller, data, result)
     if wants_png(request):
         headers = {"X-Deeptrust-Label": result["label"], "X-Deeptrust-P-AI": f"{result['p_ai']:.6f}"}
         return Response(overlay, media_type="image/png", headers=headers)

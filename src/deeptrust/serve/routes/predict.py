@@ -13,6 +13,7 @@ from fastapi.responses import JSONResponse
 from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException
 
+from deeptrust.serve.auth import Principal
 from deeptrust.serve.batching import BatcherClosedError, QueueFullError
 from deeptrust.serve.deps import Caller, ServiceDep, Upload, decode_upload
 from deeptrust.serve.problems import Problem
@@ -41,7 +42,7 @@ IMAGE_BODY = {
 }
 
 
-async def score(service: Service, decoded: Decoded) -> dict[str, Any]:
+async def score(service: Service, decoded: Decoded, caller: Principal, data: bytes) -> dict[str, Any]:
     """Queue one decoded upload for the model; shed load with 503 when the queue is full."""
     started = time.perf_counter()
     try:
@@ -56,7 +57,7 @@ async def score(service: Service, decoded: Decoded) -> dict[str, Any]:
             503, "server is shutting down", headers={"Retry-After": "1"}, type_="unavailable"
         ) from exc
     result = decoded.runtime.result(probs)
-    service.metrics.on_after_predict(result["label"], result["p_ai"])
+    service.after_predict(caller, data, result)
     result["image"] = {
         "sha256": decoded.sha256,
         "width": decoded.width,
@@ -97,13 +98,8 @@ async def predict(request: Request, service: ServiceDep, caller: Caller, upload:
     data, name = upload
     with admitted(service):
         decoded = await decode_upload(service, data, name)
-        result = await score(service, decoded)
-    service.extras.get("after_predict", _noop)(caller, data, result)
+        result = await score(service, decoded, caller, data)
     return JSONResponse(_finish(request, result, started))
-
-
-def _noop(*_: Any) -> None:
-    return None
 
 
 @router.post(
@@ -159,15 +155,14 @@ async def predict_batch(request: Request, service: ServiceDep, caller: Caller) -
     )
 
 
-async def _one(request: Request, service: Service, caller: Any, upload: UploadFile) -> dict[str, Any]:
+async def _one(request: Request, service: Service, caller: Principal, upload: UploadFile) -> dict[str, Any]:
     started = time.perf_counter()
     name = upload.filename or "upload"
     try:
         data = await upload.read()
         if not data:
             raise Problem(400, f"the upload {name!r} is empty (0 bytes)", type_="empty-upload")
-        result = await score(service, await decode_upload(service, data, name))
+        result = await score(service, await decode_upload(service, data, name), caller, data)
     except Problem as exc:
         return {"filename": name, "ok": False, "error": exc.to_dict()}
-    service.extras.get("after_predict", _noop)(caller, data, result)
     return {"filename": name, "ok": True, "result": _finish(request, result, started)}
