@@ -92,3 +92,43 @@ def test_bad_config_is_refused_with_the_key(tmp_path, binary_folder):
     path = write_config(tmp_path, binary_folder)
     with pytest.raises(Exception, match="optim"):
         load_config(path, **{"optim.epochz": 3})
+
+
+def test_ema_weights_are_what_is_validated_checkpointed_and_resumed(tmp_path, binary_folder):
+    cfg_path = write_config(tmp_path, binary_folder, name="ema", epochs=2)
+    config = load_config(cfg_path, **{"optim.ema": 0.9})
+    run = train(config, show=False)
+    last = torch.load(run / "last.pt", weights_only=False)
+    assert last["ema_n_averaged"] == 2 * 10  # one update per step: 160 samples / 16 per batch, 2 epochs
+    averaged, raw = last["model"], last["train_model"]
+    # The exported ("model") weights are the average, not the last step's weights.
+    assert any(not torch.equal(averaged[k], raw[k]) for k in averaged if averaged[k].is_floating_point())
+    last["state"]["epoch"] = 1
+    last["state"]["history"] = last["state"]["history"][:1]
+    last["ema_n_averaged"] = 10
+    torch.save(last, run / "last.pt")
+    train(config, resume=True, show=False)
+    resumed = torch.load(run / "last.pt", weights_only=False)
+    assert resumed["ema_n_averaged"] == 20
+
+
+def test_translate_shifts_with_reflected_edges():
+    import numpy as np
+
+    from deeptrust.train.augment import translate
+
+    pixels = np.arange(8 * 8 * 3, dtype=np.uint8).reshape(8, 8, 3)
+    seen = set()
+    for seed in range(40):
+        out = translate(pixels, 2, np.random.default_rng(seed))
+        assert out.shape == pixels.shape
+        # Every output is the input moved by (dy, dx) in [-2, 2]: its interior matches a shifted window.
+        matches = [
+            (dy, dx)
+            for dy in range(-2, 3)
+            for dx in range(-2, 3)
+            if np.array_equal(out[2:6, 2:6], pixels[2 - dy : 6 - dy, 2 - dx : 6 - dx])
+        ]
+        assert len(matches) == 1
+        seen.add(matches[0])
+    assert len(seen) > 10  # the shift is random, not one fixed offset

@@ -30,6 +30,14 @@ def jpeg_recompress(img: Image.Image, quality: int) -> Image.Image:
     return Image.open(buffer).convert("RGB")
 
 
+def translate(pixels: np.ndarray, shift: int, rng: np.random.Generator) -> np.ndarray:
+    """Shift the image by up to ``shift`` pixels each way, filling the edge by reflection; same size out."""
+    h, w = pixels.shape[:2]
+    padded = np.pad(pixels, ((shift, shift), (shift, shift), (0, 0)), mode="reflect")
+    dy, dx = (int(v) for v in rng.integers(0, 2 * shift + 1, size=2))
+    return padded[dy : dy + h, dx : dx + w]
+
+
 def augment(pixels: np.ndarray, aug: AugmentConfig, inp: InputConfig, rng: np.random.Generator) -> np.ndarray:
     """One uint8 (H, W, 3) image → one augmented uint8 (size, size, 3) training crop."""
     img = Image.fromarray(pixels)
@@ -45,6 +53,8 @@ def augment(pixels: np.ndarray, aug: AugmentConfig, inp: InputConfig, rng: np.ra
             img = img.resize((size, size), Image.BILINEAR)
     else:
         img = random_crop(img, size, rng)
+    if inp.crop == "resize" and aug.translate and rng.random() < aug.translate_p:
+        img = Image.fromarray(translate(np.asarray(img), aug.translate, rng))
     if rng.random() < aug.hflip:
         img = img.transpose(Image.FLIP_LEFT_RIGHT)
     if rng.random() < aug.blur_p:

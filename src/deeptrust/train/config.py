@@ -47,6 +47,8 @@ class AugmentConfig(_Strict):
     blur_radius: tuple[float, float] = (0.3, 1.2)  # Gaussian radius, pixels
     jpeg_p: float = 0.3  # probability of a JPEG re-compression
     jpeg_quality: tuple[int, int] = (60, 95)
+    translate: int = Field(0, ge=0)  # whole-image inputs: shift by up to this many pixels (reflect padding)
+    translate_p: float = 0.0  # probability of that shift
 
 
 class OptimConfig(_Strict):
@@ -59,6 +61,8 @@ class OptimConfig(_Strict):
     patience: int = 5  # epochs without a better validation score before stopping
     samples_per_epoch: int | None = None  # draw this many random crops per epoch (None: one per image)
     max_minutes: float | None = None  # stop after this wall time, keeping the best checkpoint
+    ema: float | None = Field(None, gt=0, lt=1)  # decay of an exponential moving average of the weights,
+    # which is then what validation, the best checkpoint and export use (None: the raw weights)
     bf16: bool = True  # bfloat16 autocast on CPU (AMX/AVX-512 where the CPU has it)
     threads: int | None = None  # torch threads; None: all cores
 

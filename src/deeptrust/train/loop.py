@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 import torch
 from torch import nn
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from deeptrust.card import Preprocessing
 from deeptrust.evaluate.metrics import choose_threshold, compute_metrics
@@ -123,7 +124,21 @@ def predict_probs(model: nn.Module, x: torch.Tensor, owner: np.ndarray, *, bf16:
     return out / np.bincount(owner, minlength=n)[:, None]
 
 
-def train_one_epoch(model, opt, sched, split: SplitPixels, config: TrainConfig, rng, show: bool) -> float:
+def make_ema(model: nn.Module, decay: float | None) -> AveragedModel | None:
+    """An exponential moving average of the weights and BatchNorm statistics, or None."""
+    if decay is None:
+        return None
+    return AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(decay), use_buffers=True)
+
+
+def eval_model(model: nn.Module, ema: AveragedModel | None) -> nn.Module:
+    """The weights that are validated, checkpointed as best and exported."""
+    return model if ema is None else ema.module
+
+
+def train_one_epoch(
+    model, opt, sched, split: SplitPixels, config: TrainConfig, rng, show: bool, ema=None
+) -> float:
     model.train()
     o = config.optim
     n = o.samples_per_epoch or len(split.labels)
@@ -140,6 +155,8 @@ def train_one_epoch(model, opt, sched, split: SplitPixels, config: TrainConfig, 
             loss.backward()
             opt.step()
             sched.step()
+            if ema is not None:
+                ema.update_parameters(model)
             loss_sum += loss.item() * len(idx)
             seen += len(idx)
             rate = f"{seen / (time.perf_counter() - t0):.0f} img/s loss {loss_sum / seen:.4f}"
@@ -166,12 +183,14 @@ def validate(model, val: SplitPixels, val_x, owner, class_names, config: TrainCo
     return probs, metrics
 
 
-def save_checkpoint(path: Path, model, opt, sched, state: TrainState, config, class_names, data) -> None:
+def save_checkpoint(
+    path: Path, model, opt, sched, state: TrainState, config, class_names, data, ema=None
+) -> None:
     checkpoint = {
         "family": config.model.family,
         "config": config.model_dump(mode="json"),
         "class_names": class_names,
-        "model": model.state_dict(),
+        "model": eval_model(model, ema).state_dict(),  # what export loads
         "optimizer": opt.state_dict(),
         "scheduler": sched.state_dict(),
         "state": asdict(state),
@@ -182,6 +201,9 @@ def save_checkpoint(path: Path, model, opt, sched, state: TrainState, config, cl
             "python": random.getstate(),
         },
     }
+    if ema is not None:  # resuming needs the raw weights too
+        checkpoint["train_model"] = model.state_dict()
+        checkpoint["ema_n_averaged"] = int(ema.n_averaged)
     tmp = path.with_suffix(".tmp")
     torch.save(checkpoint, tmp)
     tmp.replace(path)  # atomic: a crash never leaves a half-written checkpoint
@@ -215,10 +237,11 @@ def train(
     opt = torch.optim.AdamW(model.parameters(), lr=o.lr, weight_decay=o.weight_decay)
     steps = math.ceil((o.samples_per_epoch or len(train_px.labels)) / o.batch_size)
     sched = make_scheduler(opt, config, steps)
+    ema = make_ema(model, o.ema)
     state, rng = TrainState(), np.random.default_rng(config.seed)
     last = out / "last.pt"
     if resume and last.exists():
-        state, rng = _restore(last, model, opt, sched, config)
+        state, rng = _restore(last, model, opt, sched, config, ema)
     elif last.exists() and not resume:
         raise FileExistsError(f"{out} already holds a run: pass --resume to continue it or remove it")
 
@@ -226,20 +249,21 @@ def train(
     state.run_id = tracker.run_id
     tracker.log_params(_flat_params(config, data))
     try:
-        _epochs(model, opt, sched, state, rng, config, data, val_x, owner, out, tracker, show)
-        summary = _finish(model, out, config, data, val_x, owner, state, tracker)
+        _epochs(model, ema, opt, sched, state, rng, config, data, val_x, owner, out, tracker, show)
+        summary = _finish(eval_model(model, ema), out, config, data, val_x, owner, state, tracker)
     finally:
         tracker.close()
     (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     return out
 
 
-def _epochs(model, opt, sched, state, rng, config, data, val_x, owner, out, tracker, show) -> None:
+def _epochs(model, ema, opt, sched, state, rng, config, data, val_x, owner, out, tracker, show) -> None:
     o = config.optim
     while state.epoch < o.epochs:
         t0 = time.perf_counter()
-        train_loss = train_one_epoch(model, opt, sched, data["train"], config, rng, show)
-        _, metrics = validate(model, data["val"], val_x, owner, data["class_names"], config, bf16=o.bf16)
+        train_loss = train_one_epoch(model, opt, sched, data["train"], config, rng, show, ema)
+        scored = eval_model(model, ema)
+        _, metrics = validate(scored, data["val"], val_x, owner, data["class_names"], config, bf16=o.bf16)
         state.seconds += time.perf_counter() - t0
         state.epoch += 1
         row = {
@@ -263,9 +287,10 @@ def _epochs(model, opt, sched, state, rng, config, data, val_x, owner, out, trac
                 f"({state.seconds / 60:.1f} min){' *' if improved else ''}",
                 flush=True,
             )
+        names = data["class_names"]
         if improved:
-            save_checkpoint(out / "best.pt", model, opt, sched, state, config, data["class_names"], data)
-        save_checkpoint(out / "last.pt", model, opt, sched, state, config, data["class_names"], data)
+            save_checkpoint(out / "best.pt", model, opt, sched, state, config, names, data, ema)
+        save_checkpoint(out / "last.pt", model, opt, sched, state, config, names, data, ema)
         if state.bad_epochs >= o.patience:
             print(f"early stop: no better validation loss for {o.patience} epochs")
             break
@@ -312,11 +337,14 @@ def _finish(model, out, config, data, val_x, owner, state, tracker) -> dict[str,
     return summary
 
 
-def _restore(path: Path, model, opt, sched, config: TrainConfig):
+def _restore(path: Path, model, opt, sched, config: TrainConfig, ema=None):
     ckpt = torch.load(path, map_location="cpu", weights_only=False)
     if ckpt["config"] != config.model_dump(mode="json"):
         raise ValueError(f"{path} was trained with a different config; resume needs the same one")
-    model.load_state_dict(ckpt["model"])
+    if ema is not None:
+        ema.module.load_state_dict(ckpt["model"])
+        ema.n_averaged.fill_(ckpt["ema_n_averaged"])
+    model.load_state_dict(ckpt.get("train_model", ckpt["model"]))
     opt.load_state_dict(ckpt["optimizer"])
     sched.load_state_dict(ckpt["scheduler"])
     torch.set_rng_state(ckpt["rng"]["torch"])
