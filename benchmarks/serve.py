@@ -86,9 +86,11 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_server(model: str, port: int, home: Path, log: Path, extra_env: dict[str, str]) -> subprocess.Popen:
+def start_server(
+    model: str, port: int, home: Path, log: Path, extra_env: dict[str, str], workers: int = 1
+) -> subprocess.Popen:
     env = os.environ | {"DEEPTRUST_HOME": str(home), "DEEPTRUST_MODEL": model} | extra_env
-    cmd = [sys.executable, "-m", "deeptrust.cli", "serve", "--port", str(port)]
+    cmd = [sys.executable, "-m", "deeptrust.cli", "serve", "--port", str(port), "--workers", str(workers)]
     proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=log.open("w"), stderr=subprocess.STDOUT)
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
@@ -102,10 +104,14 @@ def start_server(model: str, port: int, home: Path, log: Path, extra_env: dict[s
 
 
 def rss_mib(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
+    """Resident memory of the server: the process and its worker processes."""
+    children = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout.split()
+    total = 0.0
+    for p in [pid, *map(int, children)]:
+        for line in Path(f"/proc/{p}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                total += int(line.split()[1]) / 1024
+    return total
 
 
 def multipart(image: bytes) -> tuple[bytes, str]:
@@ -145,6 +151,9 @@ def main() -> None:
     ap.add_argument(
         "--env", action="append", default=[], help="server setting, e.g. DEEPTRUST_RUNNER_THREADS=1"
     )
+    ap.add_argument(
+        "--workers", type=int, default=1, help="server worker processes (deeptrust serve --workers)"
+    )
     ap.add_argument("--json", type=Path)
     args = ap.parse_args()
 
@@ -158,7 +167,7 @@ def main() -> None:
     port, home = free_port(), REPO / ".deeptrust" / "bench-serve"
     home.mkdir(parents=True, exist_ok=True)
     extra_env = dict(kv.split("=", 1) for kv in args.env)
-    proc = start_server(args.model, port, home, home / "server.log", extra_env)
+    proc = start_server(args.model, port, home, home / "server.log", extra_env, args.workers)
     bodies = [multipart(b) if args.body == "multipart" else (b, "image/jpeg") for b in images]
     requests = [build_request("127.0.0.1", port, "/v1/predict", body, ctype) for body, ctype in bodies]
     rows: list[dict] = []
@@ -192,6 +201,7 @@ def main() -> None:
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         report = {"model": args.model, "body": args.body, "cpus": os.cpu_count(), "server_env": extra_env}
+        report["workers"] = args.workers
         report |= {"raw": raw, "rows": rows}
         args.json.write_text(json.dumps(report | {"soak": soak}, indent=2))
 

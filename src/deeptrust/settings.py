@@ -45,6 +45,10 @@ class Settings(BaseSettings):
     intra_op_threads: int = Field(default=2, ge=1)  # ONNX Runtime threads inside one model call
     onnx_spin: bool = False  # let idle ONNX Runtime threads spin (burns CPU that decoding needs)
     decode_threads: int = Field(default=2, ge=1)  # threads decoding and preprocessing uploads
+    # Worker processes sharing the port (`deeptrust serve --workers N`); with N > 1 each gets
+    # cores // N ONNX Runtime and decode threads unless those are set.
+    workers: int = Field(default=1, ge=1)
+    runtime_dir: Path | None = None  # state shared by one server's workers; set by the supervisor
     max_body_bytes: int = Field(default=20 * 1024 * 1024, gt=0)  # per request, enforced while streaming
     max_batch_images: int = Field(default=32, ge=1)  # images per /v1/predict/batch request
     # Auth: "auto" requires credentials unless the server listens on loopback only.

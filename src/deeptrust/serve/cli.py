@@ -20,42 +20,54 @@ def serve(
     ] = None,
     host: Annotated[str | None, typer.Option(help="Interface to listen on (default 127.0.0.1)")] = None,
     port: Annotated[int | None, typer.Option(help="Port (default 8000)")] = None,
+    workers: Annotated[
+        int | None, typer.Option(min=1, help="Worker processes sharing the port (default 1)")
+    ] = None,
 ) -> None:
     """Serve predictions over HTTP (FastAPI on uvicorn)."""
     try:
         import uvicorn
 
+        from deeptrust.serve import workers as multi
         from deeptrust.serve.app import create_app
         from deeptrust.serve.logs import configure_logging
         from deeptrust.serve.service import InsecureConfigError, build_service
     except ImportError as exc:
         raise typer.BadParameter(f"{exc}: install the service with `pip install 'deeptrust[serve]'`") from exc
     overrides: dict[str, Any] = {
-        k: v for k, v in {"model": model, "host": host, "port": port}.items() if v is not None
+        k: v
+        for k, v in {"model": model, "host": host, "port": port, "workers": workers}.items()
+        if v is not None
     }
     settings = Settings(**overrides)  # explicit options win over DEEPTRUST_* variables
     configure_logging(settings.log_level)
     try:
-        service = build_service(settings)
-    except (InsecureConfigError, FileNotFoundError) as exc:
+        if settings.workers > 1:
+            info, required = multi.preflight(settings)
+        else:
+            service = build_service(settings)
+            info, required = service.holder.current.info, service.auth_required
+    except (InsecureConfigError, FileNotFoundError, ValueError) as exc:
         console.print(f"[red]error:[/] {exc}")
         raise typer.Exit(2) from exc
-    app = create_app(settings, service=service)
-    info = service.holder.current.info
-    auth = "required" if service.auth_required else "optional"
+    auth = "required" if required else "optional"
+    processes = f", {settings.workers} workers" if settings.workers > 1 else ""
     console.print(
         f"deeptrust serving [bold]{info['name']}[/] {info['version']} "
-        f"on http://{settings.host}:{settings.port} (docs: /docs, auth {auth})",
+        f"on http://{settings.host}:{settings.port} (docs: /docs, auth {auth}{processes})",
         soft_wrap=True,
     )
+    options: dict[str, Any] = {
+        "log_config": None,
+        "access_log": False,
+        "timeout_graceful_shutdown": 30,
+        "backlog": 2048,
+    }
+    if settings.workers > 1:
+        multi.run(settings, settings.workers, **options)
+        return
     config = uvicorn.Config(
-        app,
-        host=settings.host,
-        port=settings.port,
-        log_config=None,
-        access_log=False,
-        timeout_graceful_shutdown=30,
-        backlog=2048,
+        create_app(settings, service=service), host=settings.host, port=settings.port, **options
     )
     _graceful_server_class()(config).run()
 

@@ -2,11 +2,26 @@
 
 Each app owns a registry, so several apps (tests, hot reload) never collide. Metrics are fed from hooks
 (request middleware, the batcher's ``on_batch``, the predict routes' ``on_after_predict``).
+
+Under ``deeptrust serve --workers N`` (``PROMETHEUS_MULTIPROC_DIR`` set) every worker writes its values to
+that directory and ``render()`` sums them, prometheus_client's multiprocess mode: gauges say how they
+combine, and the model is a gauge (``Info`` does not work across processes).
 """
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
+import os
+from collections.abc import Callable
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+    multiprocess,
+)
 
 from deeptrust.serve.batching import BatchStats
 
@@ -16,6 +31,7 @@ STEP_BUCKETS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1
 
 class Metrics:
     def __init__(self) -> None:
+        self.multiprocess = bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
         self.registry = CollectorRegistry()
         r = self.registry
         self.requests = Counter(
@@ -26,8 +42,17 @@ class Metrics:
             "deeptrust_http_request_duration_seconds", "HTTP request latency by route, method and status.",
             ["route", "method", "status"], buckets=LATENCY_BUCKETS, registry=r,
         )  # fmt: skip
-        self.in_flight = Gauge("deeptrust_http_requests_in_flight", "HTTP requests being served.", registry=r)
-        self.queue_depth = Gauge("deeptrust_batch_queue_depth", "Images waiting for the model.", registry=r)
+        self.in_flight = Gauge(
+            "deeptrust_http_requests_in_flight", "HTTP requests being served.",
+            multiprocess_mode="livesum", registry=r,
+        )  # fmt: skip
+        self.queue_depth = Gauge(
+            "deeptrust_batch_queue_depth",
+            "Images waiting for the model.",
+            multiprocess_mode="livesum",
+            registry=r,
+        )
+        self._depth: Callable[[], int] | None = None
         self.batch_size = Histogram(
             "deeptrust_batch_size", "Images per model call.", buckets=(1, 2, 4, 8, 16, 32, 64), registry=r
         )
@@ -55,11 +80,47 @@ class Metrics:
         self.image_errors = Counter(
             "deeptrust_image_errors_total", "Uploads refused as images, by reason.", ["reason"], registry=r
         )
-        self.model_info = Info("deeptrust_model", "The model being served.", registry=r)
+        self.model_info = Gauge(
+            "deeptrust_model_info", "The model being served (1), by name and version.", ["name", "version"],
+            multiprocess_mode="livemax", registry=r,
+        )  # fmt: skip
+        self._model: tuple[str, str] | None = None
         self.reloads = Counter("deeptrust_model_reloads_total", "Successful model hot swaps.", registry=r)
+
+    def watch_queue(self, depth: Callable[[], int]) -> None:
+        """Report ``depth()``: read at scrape time in one process, after each batch across workers."""
+        if self.multiprocess:
+            self._depth = depth
+        else:
+            self.queue_depth.set_function(depth)
+
+    def set_model(self, info: dict[str, str]) -> None:
+        labels = (info["name"], info["version"])
+        if self._model is not None and self._model != labels:
+            if self.multiprocess:  # the files keep every label set; 0 says "no longer served here"
+                self.model_info.labels(*self._model).set(0)
+            else:
+                self.model_info.remove(*self._model)
+        self.model_info.labels(*labels).set(1)
+        self._model = labels
+
+    def render(self) -> tuple[bytes, str]:
+        """The exposition text and its content type."""
+        if not self.multiprocess:
+            return generate_latest(self.registry), CONTENT_TYPE_LATEST
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)
+        return generate_latest(registry), CONTENT_TYPE_LATEST
+
+    def close(self) -> None:
+        """A worker that stops drops out of the ``live*`` gauges."""
+        if self.multiprocess:
+            multiprocess.mark_process_dead(os.getpid())
 
     # -- hooks --
     def on_batch(self, stats: BatchStats) -> None:
+        if self._depth is not None:
+            self.queue_depth.set(self._depth())
         self.batch_size.observe(stats.size)
         self.inference.observe(stats.seconds)
         for wait in stats.waits:

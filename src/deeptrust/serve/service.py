@@ -16,6 +16,7 @@ from deeptrust.serve.batching import MicroBatcher
 from deeptrust.serve.metrics import Metrics
 from deeptrust.serve.ratelimit import RateLimiter, RedisRateLimiter, create_rate_limiter
 from deeptrust.serve.runtime import ModelHolder, predict_grouped
+from deeptrust.serve.workers import Published, SharedModel, follow
 from deeptrust.settings import Settings
 
 log = logging.getLogger("deeptrust.serve")
@@ -57,6 +58,9 @@ class Service:
         default_factory=list
     )
     on_stop: list[Callable[[], None]] = field(default_factory=list)
+    shared: SharedModel | None = field(init=False, default=None)  # the model all workers serve
+    _follower: asyncio.Task[None] | None = field(init=False, default=None)
+    _generation: int = field(init=False, default=0)  # the newest shared model version acted on
 
     def __post_init__(self) -> None:
         s = self.settings
@@ -69,8 +73,10 @@ class Service:
             on_batch=self.metrics.on_batch,
         )
         self.decode_pool = self._new_pool()
-        self.metrics.queue_depth.set_function(lambda: self.batcher.depth)
-        self.metrics.model_info.info(self.holder.current.info)
+        self.metrics.watch_queue(lambda: self.batcher.depth)
+        self.metrics.set_model(self.holder.current.info)
+        if s.runtime_dir is not None:
+            self.shared = SharedModel(s.runtime_dir)
 
     @property
     def admission_limit(self) -> int:
@@ -106,28 +112,53 @@ class Service:
             self.decode_pool = self._new_pool()
         await asyncio.get_running_loop().run_in_executor(self.decode_pool, self.holder.current.warm_up)
         await self.batcher.start()
+        if self.shared is not None:
+            published = self.shared.read()
+            self._generation = published.generation if published else 0
+            self._follower = asyncio.create_task(follow(self.shared, self._follow))
         self.started = True
         log.info("ready", extra={"model": self.holder.current.info, "auth_required": self.auth_required})
 
     async def stop(self) -> None:
         self.started = False
+        if self._follower is not None:
+            self._follower.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._follower
         await self.batcher.stop()
         self.decode_pool.shutdown(wait=True)
         for close in self.on_stop:
             close()
         if isinstance(self.limiter, RedisRateLimiter):
             await self.limiter.close()
+        self.metrics.close()
 
-    async def reload(self, model: str | None) -> dict[str, str]:
+    async def reload(self, model: str | None, *, publish: bool = True) -> dict[str, str]:
+        """Swap the model in place; under several workers, tell the others to do the same."""
         loop = asyncio.get_running_loop()
         runtime = await loop.run_in_executor(None, self.holder.reload, model)
-        self.metrics.model_info.info(runtime.info)
+        self.metrics.set_model(runtime.info)
         self.metrics.reloads.inc()
         log.info("model reloaded", extra={"model": runtime.info})
+        if publish and self.shared is not None:
+            # Synchronous (a few hundred bytes under a lock), so this worker's own follower, which runs
+            # on this event loop, already knows the generation when it next looks.
+            self._generation = self.shared.publish(self.holder.source).generation
         return runtime.info
 
+    async def _follow(self, published: Published) -> None:
+        if published.generation <= self._generation:
+            return
+        self._generation = published.generation
+        try:
+            await self.reload(published.model, publish=False)
+        except Exception:  # a model another worker loaded should load here; if not, keep serving
+            log.exception(
+                "could not follow the model another worker loaded", extra={"model": published.model}
+            )
 
-def build_service(settings: Settings, *, model: str | None = None) -> Service:
+
+def credentials_of(settings: Settings) -> tuple[KeyStore, JwtVerifier]:
     keys = KeyStore(settings.keys_file)
     jwt = JwtVerifier(
         secret=settings.jwt_secret,
@@ -135,6 +166,11 @@ def build_service(settings: Settings, *, model: str | None = None) -> Service:
         audience=settings.jwt_audience,
         issuer=settings.jwt_issuer,
     )
+    return keys, jwt
+
+
+def auth_required(settings: Settings, keys: KeyStore, jwt: JwtVerifier) -> bool:
+    """Whether callers must authenticate; refuses to listen beyond loopback with no way to do so."""
     credentials = keys.has_active() or jwt.enabled
     loopback = is_loopback(settings.host)
     if not loopback and (settings.auth == "off" or not credentials):
@@ -143,7 +179,12 @@ def build_service(settings: Settings, *, model: str | None = None) -> Service:
             "(`deeptrust keys create NAME`) or set DEEPTRUST_JWT_SECRET / DEEPTRUST_JWT_PUBLIC_KEY, "
             "or listen on 127.0.0.1"
         )
-    required = settings.auth == "required" or (settings.auth == "auto" and not loopback)
+    return settings.auth == "required" or (settings.auth == "auto" and not loopback)
+
+
+def build_service(settings: Settings, *, model: str | None = None) -> Service:
+    keys, jwt = credentials_of(settings)
+    required = auth_required(settings, keys, jwt)
     limiter = create_rate_limiter(
         rate=settings.rate_limit_per_s, burst=settings.rate_limit_burst, redis_url=settings.redis_url
     )

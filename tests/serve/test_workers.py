@@ -1,0 +1,135 @@
+"""``deeptrust serve --workers 2``: real uvicorn worker processes behind one port."""
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from deeptrust.serve.workers import SharedModel
+
+from .conftest import REPO, jpeg_bytes
+
+pytestmark = pytest.mark.slow
+JPEG = {"content-type": "image/jpeg"}
+
+
+def served_by(runtime_dir) -> set[str]:
+    """Worker pids that wrote metric values (prometheus_client names its files by pid)."""
+    return {
+        m.group(1) for p in (runtime_dir / "metrics").glob("*.db") if (m := re.search(r"_(\d+)\.db$", p.name))
+    }
+
+
+def metric(text: str, metric_name: str, **labels: str) -> float:
+    total = 0.0
+    for line in text.splitlines():
+        if line.startswith((metric_name + "{", metric_name + " ")) and all(
+            f'{k}="{v}"' in line for k, v in labels.items()
+        ):
+            total += float(line.rsplit(" ", 1)[1])
+    return total
+
+
+@pytest.fixture
+def two_workers(server_factory, tmp_path):
+    runtime = tmp_path / "runtime"
+    server = server_factory(args=("--workers", "2"), env={"DEEPTRUST_RUNTIME_DIR": str(runtime)})
+    return server.wait_ready(), runtime
+
+
+def test_metrics_add_up_across_workers(two_workers):
+    server, runtime = two_workers
+    n = 24
+    for i in range(n):  # a new connection each time, so both workers take some
+        r = httpx.post(server.url + "/v1/predict", content=jpeg_bytes(seed=i), headers=JPEG)
+        assert r.status_code == 200
+    assert len(served_by(runtime)) == 2
+    text = httpx.get(server.url + "/metrics").text
+    # Whichever worker answers the scrape reports every worker's requests.
+    assert metric(text, "deeptrust_http_requests_total", route="/v1/predict", status="200") == n
+    assert metric(text, "deeptrust_prediction_p_ai_count") == n
+    assert metric(text, "deeptrust_model_info", name="cifake") == 1
+
+
+def test_reload_reaches_every_worker_without_dropping_requests(two_workers):
+    server, runtime = two_workers
+    stop, statuses, models = threading.Event(), [], []
+
+    def traffic():
+        while not stop.is_set():
+            with httpx.Client(base_url=server.url, timeout=30) as c:  # new connections: both workers
+                r = c.post("/v1/predict", content=jpeg_bytes(200), headers=JPEG)
+                statuses.append(r.status_code)
+                if r.status_code == 200:
+                    models.append(r.json()["model"]["name"])
+
+    threads = [threading.Thread(target=traffic) for _ in range(3)]
+    for t in threads:
+        t.start()
+    time.sleep(0.5)
+    r = httpx.post(server.url + "/v1/models/reload", json={"model": "photos"}, timeout=60)
+    assert r.status_code == 200 and r.json()["name"] == "photos"
+    assert SharedModel(runtime).read().model == "photos"
+    time.sleep(3)  # followers poll every 0.25 s and load the model in ~1 s
+    settled = len(models)
+    time.sleep(1.5)
+    stop.set()
+    for t in threads:
+        t.join()
+    assert statuses and set(statuses) == {200}
+    assert "cifake" in models[:settled]
+    assert set(models[settled:]) == {"photos"}  # every worker serves the new model now
+    text = httpx.get(server.url + "/metrics").text
+    assert metric(text, "deeptrust_model_reloads_total") == 2  # once per worker
+    assert metric(text, "deeptrust_model_info", name="photos") == 1
+    assert metric(text, "deeptrust_model_info", name="cifake") == 0
+
+
+def test_sigterm_stops_every_worker_and_exits_0(two_workers):
+    server, runtime = two_workers
+    httpx.post(server.url + "/v1/predict", content=jpeg_bytes(), headers=JPEG).raise_for_status()
+    workers = served_by(runtime) | {
+        pid
+        for pid in children_of(server.proc.pid)
+        if "spawn_main" in Path(f"/proc/{pid}/cmdline").read_text()
+    }
+    assert len(workers) == 2
+    server.proc.send_signal(signal.SIGTERM)
+    assert server.proc.wait(30) == 0
+    deadline = time.monotonic() + 10
+    while any(Path(f"/proc/{pid}").exists() for pid in workers) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not any(Path(f"/proc/{pid}").exists() for pid in workers)
+
+
+def children_of(pid: int) -> set[str]:
+    return set(subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout.split())
+
+
+def test_in_memory_rate_limits_are_refused_with_several_workers(isolated_home):
+    env = {
+        "DEEPTRUST_HOME": str(isolated_home),
+        "DEEPTRUST_MODEL": "cifake",
+        "DEEPTRUST_RATE_LIMIT_PER_S": "5",
+    }
+    result = subprocess.run(
+        [sys.executable, "-m", "deeptrust.cli", "serve", "--workers", "2", "--port", "0"],
+        cwd=REPO, env=os.environ | env, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert result.returncode == 2
+    assert "DEEPTRUST_REDIS_URL" in result.stderr
+
+
+def test_published_model_generations_increase(tmp_path):
+    shared = SharedModel(tmp_path)
+    assert shared.read() is None
+    assert shared.publish("photos").generation == 1
+    assert shared.publish("cifake").generation == 2
+    assert shared.read().model == "cifake"
