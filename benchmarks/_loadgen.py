@@ -20,6 +20,7 @@ class Result:
     latencies: list[float] = field(default_factory=list)
     statuses: dict[int, int] = field(default_factory=dict)
     errors: int = 0  # transport errors and non-200 answers
+    transport_errors: int = 0  # of which: no HTTP answer at all (connection refused, reset, closed)
 
     def summary(self) -> dict[str, float]:
         lat = np.asarray(self.latencies) * 1e3 if self.latencies else np.zeros(1)
@@ -31,6 +32,8 @@ class Result:
             "p99_ms": float(np.percentile(lat, 99)),
             "requests": len(self.latencies) + self.errors,
             "errors": self.errors,
+            "transport_errors": self.transport_errors,
+            "statuses": {str(k): v for k, v in sorted(self.statuses.items())},
         }
 
 
@@ -63,11 +66,16 @@ async def _open(host: str, port: int) -> Connection:
     return Connection(*await asyncio.open_connection(host, port))
 
 
+# uvicorn closes a keep-alive connection after 5 s idle; like httpx (keepalive_expiry), a client does not
+# reuse one that has idled that long, or its next request races the server's close.
+KEEPALIVE_EXPIRY_S = 4.0
+
+
 async def run_open_loop(
     host: str, port: int, requests: list[bytes], *, rate: float, seconds: float, max_connections: int = 512
 ) -> Result:
     result = Result(rate, seconds)
-    idle: list[Connection] = []
+    idle: list[tuple[Connection, float]] = []
     tasks: set[asyncio.Task[None]] = set()
     n = int(rate * seconds)
     start = time.perf_counter() + 0.05
@@ -75,19 +83,25 @@ async def run_open_loop(
 
     async def one(i: int, due: float) -> None:
         async with sem:
-            conn = idle.pop() if idle else None
+            conn = None
+            while idle and conn is None:
+                conn, last_used = idle.pop()
+                if time.perf_counter() - last_used > KEEPALIVE_EXPIRY_S:
+                    conn.writer.close()
+                    conn = None
             try:
                 conn = conn or await _open(host, port)
                 status = await conn.send(requests[i % len(requests)])
             except (OSError, asyncio.IncompleteReadError, ValueError, IndexError):
                 result.errors += 1
+                result.transport_errors += 1
                 return
             result.statuses[status] = result.statuses.get(status, 0) + 1
             if status == 200:
                 result.latencies.append(time.perf_counter() - due)
             else:
                 result.errors += 1
-            idle.append(conn)
+            idle.append((conn, time.perf_counter()))
 
     for i in range(n):
         due = start + i / rate
@@ -100,7 +114,7 @@ async def run_open_loop(
     if tasks:
         await asyncio.gather(*tasks)
     result.seconds = max(seconds, time.perf_counter() - start)
-    for conn in idle:
+    for conn, _ in idle:
         conn.writer.close()
     return result
 
@@ -121,6 +135,7 @@ async def run_closed_loop(
                 status = await conn.send(requests[next(counter) % len(requests)])
             except (OSError, asyncio.IncompleteReadError, ValueError):
                 result.errors += 1
+                result.transport_errors += 1
                 conn = await _open(host, port)
                 continue
             result.statuses[status] = result.statuses.get(status, 0) + 1
