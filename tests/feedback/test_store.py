@@ -265,3 +265,48 @@ def test_in_memory_sqlite_and_settings_defaults(tmp_path: Path) -> None:
 def test_is_borderline() -> None:
     assert is_borderline(0.55, 0.5, 0.1) and is_borderline(0.41, 0.5, 0.1)
     assert not is_borderline(0.7, 0.5, 0.1) and not is_borderline(0.5, 0.5, 0.0)
+
+
+def _create_schema_at(url: str, images: str, barrier) -> None:
+    store = FeedbackStore(url, Path(images))
+    barrier.wait()  # every process reaches create_all together, as replicas starting at once do
+    store.create_schema()
+    store.close()
+
+
+def test_processes_starting_on_one_fresh_database_all_succeed(tmp_path: Path) -> None:
+    import multiprocessing
+
+    ctx = multiprocessing.get_context("spawn")
+    url = f"sqlite:///{tmp_path / 'fresh.db'}"
+    barrier = ctx.Barrier(6)
+    procs = [
+        ctx.Process(target=_create_schema_at, args=(url, str(tmp_path / "images"), barrier)) for _ in range(6)
+    ]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(60)
+    assert [p.exitcode for p in procs] == [0] * 6
+    with FeedbackStore(url, tmp_path / "images") as store:
+        assert "feedback_items" in inspect(store.engine).get_table_names()
+
+
+def test_create_schema_looks_again_when_another_process_won_the_race(tmp_path: Path, monkeypatch) -> None:
+    from sqlalchemy.exc import OperationalError
+
+    real = Base.metadata.create_all
+    calls = []
+
+    def racing(engine, *args, **kwargs):
+        calls.append(1)
+        if len(calls) == 1:  # the other process created the table between our check and our CREATE
+            real(engine)
+            raise OperationalError("CREATE TABLE feedback_items", {}, Exception("table already exists"))
+        return real(engine, *args, **kwargs)
+
+    monkeypatch.setattr(Base.metadata, "create_all", racing)
+    with FeedbackStore(f"sqlite:///{tmp_path / 'f.db'}", tmp_path / "images") as store:
+        store.create_schema()
+        assert len(calls) == 2
+        assert "feedback_items" in inspect(store.engine).get_table_names()

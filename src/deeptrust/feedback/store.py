@@ -17,6 +17,7 @@ Items come back detached (plain attribute access, no lazy loading). Non-goals: s
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timedelta
@@ -24,7 +25,7 @@ from pathlib import Path
 from typing import Any, BinaryIO, Literal, NamedTuple, TypeVar, cast
 
 from sqlalchemy import CursorResult, Select, case, delete, func, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from deeptrust.feedback import _checks
@@ -67,8 +68,20 @@ class FeedbackStore:
         return cls(settings.resolved_database_url, settings.feedback_dir / "images")
 
     def create_schema(self) -> None:
-        """Create the table and its indices where missing (idempotent; no migrations)."""
-        Base.metadata.create_all(self.engine)
+        """Create the table and its indices where missing (idempotent; no migrations).
+
+        Several processes (replicas, ``serve --workers``) may start on one fresh database at once; the
+        check-then-create of ``create_all`` races, so a loser that finds the table already made by
+        another process looks again instead of failing.
+        """
+        for attempt in range(3):
+            try:
+                Base.metadata.create_all(self.engine)
+                return
+            except DBAPIError:
+                if attempt == 2:
+                    raise
+                time.sleep(0.05 * (attempt + 1))
 
     def close(self) -> None:
         self.engine.dispose()
