@@ -8,6 +8,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -99,3 +100,40 @@ def server_factory(isolated_home) -> Iterator:
     yield start
     for server in servers:
         server.stop()
+
+
+class Traffic:
+    """Clients posting small JPEGs to ``/v1/predict`` in background threads until stopped; keeps every
+    status and, in order, the model that answered. ``new_connections`` opens one per request (so that
+    every worker process behind the port gets some), else each client keeps its connection."""
+
+    def __init__(self, url: str, *, clients: int = 3, new_connections: bool = False):
+        self.url, self.new_connections = url, new_connections
+        self.statuses: list[int] = []
+        self.models: list[str] = []
+        self._stop = threading.Event()
+        self._threads = [threading.Thread(target=self._run) for _ in range(clients)]
+
+    def _run(self) -> None:
+        client = None
+        while not self._stop.is_set():
+            if client is None or self.new_connections:
+                if client is not None:
+                    client.close()
+                client = httpx.Client(base_url=self.url, timeout=30)
+            r = client.post("/v1/predict", content=jpeg_bytes(200), headers={"content-type": "image/jpeg"})
+            self.statuses.append(r.status_code)
+            if r.status_code == 200:
+                self.models.append(r.json()["model"]["name"])
+        if client is not None:
+            client.close()
+
+    def __enter__(self) -> Traffic:
+        for t in self._threads:
+            t.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        for t in self._threads:
+            t.join()

@@ -13,7 +13,7 @@ import pytest
 
 from deeptrust.serve.auth import KeyStore
 
-from .conftest import REPO, jpeg_bytes
+from .conftest import REPO, Traffic, jpeg_bytes
 
 pytestmark = pytest.mark.slow
 JPEG = {"content-type": "image/jpeg"}
@@ -94,27 +94,14 @@ def test_rate_limit_is_shared_by_replicas_through_redis(server_factory, isolated
 def test_reload_under_traffic_drops_nothing(server_factory, isolated_home):
     _, admin = KeyStore(isolated_home / "api_keys.json").create("root", role="admin")
     server = server_factory().wait_ready()
-    stop, statuses, models = threading.Event(), [], set()
-
-    def traffic():
-        with httpx.Client(base_url=server.url, timeout=30) as c:
-            while not stop.is_set():
-                r = c.post("/v1/predict", content=jpeg_bytes(200), headers=JPEG)
-                statuses.append(r.status_code)
-                if r.status_code == 200:
-                    models.add(r.json()["model"]["name"])
-
-    threads = [threading.Thread(target=traffic) for _ in range(3)]
-    for t in threads:
-        t.start()
-    time.sleep(0.5)
-    headers = {"authorization": f"Bearer {admin}"}
-    for target in ("photos", "cifake", "photos"):
-        r = httpx.post(server.url + "/v1/models/reload", json={"model": target}, headers=headers, timeout=60)
-        assert r.status_code == 200 and r.json()["name"] == target
-        time.sleep(0.3)
-    stop.set()
-    for t in threads:
-        t.join()
-    assert statuses and set(statuses) == {200}
-    assert models == {"cifake", "photos"}
+    with Traffic(server.url) as traffic:
+        time.sleep(0.5)
+        headers = {"authorization": f"Bearer {admin}"}
+        for target in ("photos", "cifake", "photos"):
+            r = httpx.post(
+                server.url + "/v1/models/reload", json={"model": target}, headers=headers, timeout=60
+            )
+            assert r.status_code == 200 and r.json()["name"] == target
+            time.sleep(0.3)
+    assert traffic.statuses and set(traffic.statuses) == {200}
+    assert set(traffic.models) == {"cifake", "photos"}

@@ -7,16 +7,16 @@ import signal
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
 import httpx
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from deeptrust.serve.workers import SharedModel
 
-from .conftest import REPO, jpeg_bytes
+from .conftest import REPO, Traffic, jpeg_bytes
 
 pytestmark = pytest.mark.slow
 JPEG = {"content-type": "image/jpeg"}
@@ -24,7 +24,7 @@ JPEG = {"content-type": "image/jpeg"}
 
 def served_by(runtime_dir) -> dict[str, float]:
     """Predictions answered per worker pid, read from each worker's own multiprocess metric files."""
-    from prometheus_client import CollectorRegistry, generate_latest, multiprocess
+    from prometheus_client import CollectorRegistry, multiprocess
 
     files = list((runtime_dir / "metrics").glob("*.db"))
     pids = {m.group(1) for p in files if (m := re.search(r"_(\d+)\.db$", p.name))}
@@ -36,19 +36,23 @@ def served_by(runtime_dir) -> dict[str, float]:
                     shutil.copy(f, one)
             registry = CollectorRegistry()
             multiprocess.MultiProcessCollector(registry, path=one)
-            text = generate_latest(registry).decode()
-        counts[pid] = metric(text, "deeptrust_http_requests_total", route="/v1/predict", status="200")
+            families = list(registry.collect())
+        counts[pid] = total(families, "deeptrust_http_requests_total", route="/v1/predict", status="200")
     return counts
 
 
-def metric(text: str, metric_name: str, **labels: str) -> float:
-    total = 0.0
-    for line in text.splitlines():
-        if line.startswith((metric_name + "{", metric_name + " ")) and all(
-            f'{k}="{v}"' in line for k, v in labels.items()
-        ):
-            total += float(line.rsplit(" ", 1)[1])
-    return total
+def total(families, sample_name: str, **labels: str) -> float:
+    """The sum of the samples called ``sample_name`` whose labels include ``labels``."""
+    return sum(
+        s.value
+        for family in families
+        for s in family.samples
+        if s.name == sample_name and labels.items() <= s.labels.items()
+    )
+
+
+def metric(text: str, sample_name: str, **labels: str) -> float:
+    return total(text_string_to_metric_families(text), sample_name, **labels)
 
 
 @pytest.fixture
@@ -77,32 +81,17 @@ def test_metrics_add_up_across_workers(two_workers):
 
 def test_reload_reaches_every_worker_without_dropping_requests(two_workers):
     server, runtime = two_workers
-    stop, statuses, models = threading.Event(), [], []
-
-    def traffic():
-        while not stop.is_set():
-            with httpx.Client(base_url=server.url, timeout=30) as c:  # new connections: both workers
-                r = c.post("/v1/predict", content=jpeg_bytes(200), headers=JPEG)
-                statuses.append(r.status_code)
-                if r.status_code == 200:
-                    models.append(r.json()["model"]["name"])
-
-    threads = [threading.Thread(target=traffic) for _ in range(3)]
-    for t in threads:
-        t.start()
-    time.sleep(0.5)
-    r = httpx.post(server.url + "/v1/models/reload", json={"model": "photos"}, timeout=60)
-    assert r.status_code == 200 and r.json()["name"] == "photos"
-    assert SharedModel(runtime).read().model == "photos"
-    time.sleep(3)  # followers poll every 0.25 s and load the model in ~1 s
-    settled = len(models)
-    time.sleep(1.5)
-    stop.set()
-    for t in threads:
-        t.join()
-    assert statuses and set(statuses) == {200}
-    assert "cifake" in models[:settled]
-    assert set(models[settled:]) == {"photos"}  # every worker serves the new model now
+    with Traffic(server.url, new_connections=True) as traffic:  # new connections: both workers
+        time.sleep(0.5)
+        r = httpx.post(server.url + "/v1/models/reload", json={"model": "photos"}, timeout=60)
+        assert r.status_code == 200 and r.json()["name"] == "photos"
+        assert SharedModel(runtime).read().model == "photos"
+        time.sleep(3)  # followers poll every 0.25 s and load the model in ~1 s
+        settled = len(traffic.models)
+        time.sleep(1.5)
+    assert traffic.statuses and set(traffic.statuses) == {200}
+    assert "cifake" in traffic.models[:settled]
+    assert set(traffic.models[settled:]) == {"photos"}  # every worker serves the new model now
     text = httpx.get(server.url + "/metrics").text
     assert metric(text, "deeptrust_model_reloads_total") == 2  # once per worker
     assert metric(text, "deeptrust_model_info", name="photos") == 1

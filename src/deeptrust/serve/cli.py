@@ -64,7 +64,7 @@ def serve(
         "backlog": 2048,
     }
     if settings.workers > 1:
-        multi.run(settings, settings.workers, **options)
+        multi.run(settings, **options)
         return
     config = uvicorn.Config(
         create_app(settings, service=service), host=settings.host, port=settings.port, **options

@@ -118,7 +118,7 @@ def preflight(settings: Settings) -> tuple[dict[str, str], bool]:
     return {"name": card.name, "version": card.version}, required
 
 
-def worker_environment(settings: Settings, workers: int, runtime_dir: Path) -> dict[str, str]:
+def worker_environment(settings: Settings, runtime_dir: Path) -> dict[str, str]:
     """What the workers inherit: the resolved settings that differ per server, and the shared dirs."""
     cores = os.cpu_count() or 1
     env = {
@@ -132,7 +132,7 @@ def worker_environment(settings: Settings, workers: int, runtime_dir: Path) -> d
     for field, variable in (("intra_op_threads", "DEEPTRUST_INTRA_OP_THREADS"),
                             ("decode_threads", "DEEPTRUST_DECODE_THREADS")):  # fmt: skip
         if field not in settings.model_fields_set:
-            env[variable] = str(max(1, cores // workers))
+            env[variable] = str(max(1, cores // settings.workers))
     return env
 
 
@@ -154,16 +154,16 @@ def runtime_directory(settings: Settings):  # type: ignore[no-untyped-def]
         shutil.rmtree(path, ignore_errors=True)
 
 
-def run(settings: Settings, workers: int, **uvicorn_options: Any) -> None:
-    """Run ``workers`` processes under uvicorn's supervisor until SIGINT/SIGTERM."""
+def run(settings: Settings, **uvicorn_options: Any) -> None:
+    """Run ``settings.workers`` processes under uvicorn's supervisor until SIGINT/SIGTERM."""
     import uvicorn
 
     with runtime_directory(settings) as runtime_dir:
-        os.environ.update(worker_environment(settings, workers, runtime_dir))
+        os.environ.update(worker_environment(settings, runtime_dir))
         uvicorn.run(
             "deeptrust.serve.workers:worker_app",
             factory=True,
-            workers=workers,
+            workers=settings.workers,
             host=settings.host,
             port=settings.port,
             **uvicorn_options,
