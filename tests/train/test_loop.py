@@ -132,3 +132,43 @@ def test_translate_shifts_with_reflected_edges():
         assert len(matches) == 1
         seen.add(matches[0])
     assert len(seen) > 10  # the shift is random, not one fixed offset
+
+
+def test_erase_blanks_one_square_and_keeps_the_rest():
+    import numpy as np
+
+    from deeptrust.train.augment import erase
+
+    pixels = np.random.default_rng(0).integers(0, 128, size=(16, 16, 3), dtype=np.uint8)
+    before = pixels.copy()
+    sizes = set()
+    for seed in range(30):
+        out = erase(pixels, 6, np.random.default_rng(seed))
+        blanked = np.all(out == 128, axis=2)
+        rows, cols = np.nonzero(blanked)
+        assert blanked.sum() > 0
+        # One axis-aligned box, at most 6×6 (smaller where it meets the border), everything else intact.
+        assert np.ptp(rows) < 6 and np.ptp(cols) < 6
+        assert blanked.sum() == (np.ptp(rows) + 1) * (np.ptp(cols) + 1)
+        assert np.array_equal(out[~blanked], pixels[~blanked])
+        sizes.add(int(blanked.sum()))
+    assert np.array_equal(pixels, before)  # the input is not modified
+    assert 36 in sizes and min(sizes) < 36  # full squares inside, clipped ones at the border
+
+
+def test_limit_per_split_takes_a_seeded_sample_of_each_split_and_label(tmp_path, binary_folder):
+    from deeptrust.settings import Settings
+    from deeptrust.train.loop import prepare_data
+
+    path = write_config(tmp_path, binary_folder)
+    import yaml
+
+    cfg = yaml.safe_load(path.read_text())
+    cfg["data"]["limit_per_split"] = 3
+    path.write_text(yaml.safe_dump(cfg))
+    first = prepare_data(load_config(path), Settings(), show=False)
+    again = prepare_data(load_config(path), Settings(), show=False)
+    for split in ("train", "val"):
+        labels = first[split].rows["label"].value_counts().to_dict()
+        assert labels == {"FAKE": 3, "REAL": 3}
+        assert list(first[split].rows["sha256"]) == list(again[split].rows["sha256"])

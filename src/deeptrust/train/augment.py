@@ -38,6 +38,17 @@ def translate(pixels: np.ndarray, shift: int, rng: np.random.Generator) -> np.nd
     return padded[dy : dy + h, dx : dx + w]
 
 
+def erase(pixels: np.ndarray, side: int, rng: np.random.Generator) -> np.ndarray:
+    """Cutout: blank a ``side``-pixel square (clipped at the border) centred anywhere in the image to
+    mid-grey, which normalises to about zero. The rest keeps its pixels; a copy is returned."""
+    h, w = pixels.shape[:2]
+    cy, cx = int(rng.integers(0, h)), int(rng.integers(0, w))
+    top, left = max(0, cy - side // 2), max(0, cx - side // 2)
+    out = pixels.copy()
+    out[top : cy - side // 2 + side, left : cx - side // 2 + side] = 128
+    return out
+
+
 def augment(pixels: np.ndarray, aug: AugmentConfig, inp: InputConfig, rng: np.random.Generator) -> np.ndarray:
     """One uint8 (H, W, 3) image → one augmented uint8 (size, size, 3) training crop."""
     img = Image.fromarray(pixels)
@@ -61,4 +72,7 @@ def augment(pixels: np.ndarray, aug: AugmentConfig, inp: InputConfig, rng: np.ra
         img = img.filter(ImageFilter.GaussianBlur(rng.uniform(*aug.blur_radius)))
     if rng.random() < aug.jpeg_p:
         img = jpeg_recompress(img, int(rng.integers(aug.jpeg_quality[0], aug.jpeg_quality[1] + 1)))
-    return np.asarray(img, dtype=np.uint8)
+    pixels = np.asarray(img, dtype=np.uint8)
+    if aug.erase and rng.random() < aug.erase_p:
+        pixels = erase(pixels, aug.erase, rng)
+    return pixels

@@ -49,6 +49,8 @@ class AugmentConfig(_Strict):
     jpeg_quality: tuple[int, int] = (60, 95)
     translate: int = Field(0, ge=0)  # whole-image inputs: shift by up to this many pixels (reflect padding)
     translate_p: float = 0.0  # probability of that shift
+    erase: int = Field(0, ge=0)  # cutout: side of a square blanked to mid-grey at a random place (0: off)
+    erase_p: float = 0.0  # probability of that blanking (a regulariser, not an upload effect)
 
 
 class OptimConfig(_Strict):

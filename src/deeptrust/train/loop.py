@@ -80,11 +80,8 @@ def prepare_data(config: TrainConfig, settings: Settings, show: bool) -> dict[st
     )
     manifest = dataset.manifest
     if d.limit_per_split:
-        manifest = (
-            manifest.groupby(["split", "label"], group_keys=False)
-            .apply(lambda g: g.sample(min(len(g), d.limit_per_split), random_state=config.seed))
-            .reset_index(drop=True)
-        )
+        shuffled = manifest.sample(frac=1.0, random_state=config.seed)
+        manifest = shuffled.groupby(["split", "label"]).head(d.limit_per_split).reset_index(drop=True)
     class_names = sorted(manifest["label"].unique())
     if d.real_class not in class_names:
         raise ValueError(f"real class {d.real_class!r} not among the dataset's labels {class_names}")
