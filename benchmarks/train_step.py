@@ -13,8 +13,6 @@ CPU's type decides much of this: a recipe that fits 60 min on one 2-core VM may 
 from __future__ import annotations
 
 import argparse
-import contextlib
-import io
 import math
 import platform
 import time
@@ -24,16 +22,10 @@ import numpy as np
 import pandas as pd
 import torch
 
+from deeptrust.train.cli import _parse_overrides
 from deeptrust.train.config import load_config
 from deeptrust.train.data import SplitPixels, fixed_crops, to_tensor
-from deeptrust.train.loop import (
-    build_model,
-    make_ema,
-    make_scheduler,
-    predict_probs,
-    preprocessing_of,
-    train_one_epoch,
-)
+from deeptrust.train.loop import predict_probs, preprocessing_of, train_one_epoch, training_setup
 
 
 def synthetic_split(n: int, size: int, seed: int) -> SplitPixels:
@@ -52,17 +44,15 @@ def cpu_name() -> str:
 def measure(config, images: int, rounds: int) -> tuple[float, float]:
     """Best training and validation images/s over ``rounds`` (the first round warms oneDNN up)."""
     split = synthetic_split(images, config.input.size, config.seed)
-    model = build_model(config, 2, pretrained=False).to(memory_format=torch.channels_last)
-    opt = torch.optim.AdamW(model.parameters(), lr=config.optim.lr, weight_decay=config.optim.weight_decay)
-    sched = make_scheduler(opt, config, math.ceil(images / config.optim.batch_size))
-    ema, rng = make_ema(model, config.optim.ema), np.random.default_rng(config.seed)
+    steps = math.ceil(images / config.optim.batch_size)
+    model, opt, sched, ema = training_setup(config, 2, steps)
+    rng = np.random.default_rng(config.seed)
     crops, owner = fixed_crops(split, preprocessing_of(config))
     val_x = to_tensor(crops, config.input)
     train_rates, val_rates = [], []
     for _ in range(rounds + 1):
         started = time.perf_counter()
-        with contextlib.redirect_stdout(io.StringIO()):  # the epoch's (hidden) progress bar
-            train_one_epoch(model, opt, sched, split, config, rng, show=False, ema=ema)
+        train_one_epoch(model, opt, sched, split, config, rng, show=False, ema=ema)
         train_rates.append(images / (time.perf_counter() - started))
         started = time.perf_counter()
         predict_probs(model.eval(), val_x, owner, bf16=config.optim.bf16)
@@ -81,7 +71,8 @@ def main() -> None:
     ap.add_argument("--precision", default="bf16,fp32", help="bf16, fp32 or both")
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="config override")
     args = ap.parse_args()
-    overrides = dict(item.split("=", 1) for item in args.set)
+    # as `deeptrust train --set`; speed does not depend on the starting weights, so none are loaded
+    overrides = {**_parse_overrides(args.set), "model.pretrained": False}
     base = load_config(args.config, **overrides)
     families = [f for f in args.family.split(",") if f] or [base.model.family]
     torch.set_num_threads(base.optim.threads or torch.get_num_threads())
@@ -95,7 +86,7 @@ def main() -> None:
     for family in families:
         for precision in args.precision.split(","):
             bf16 = precision == "bf16"
-            config = load_config(args.config, **overrides, **{"model.family": family, "optim.bf16": bf16})
+            config = load_config(args.config, **{**overrides, "model.family": family, "optim.bf16": bf16})
             train_rate, val_rate = measure(config, args.images, args.rounds)
             epoch = (args.train / train_rate + args.val / val_rate) / 60
             print(

@@ -30,13 +30,15 @@ class SplitPixels:
     rows: pd.DataFrame  # the manifest rows, in the same order
 
 
-def progress_bar() -> Progress:
+def progress_bar(show: bool = True) -> Progress:
+    """A bar with count, rate and ETA; with ``show`` false it draws and prints nothing."""
     return Progress(
         TextColumn("{task.description}"),
         BarColumn(),
         TextColumn("{task.completed}/{task.total}"),
         TextColumn("{task.fields[rate]}"),
         TimeRemainingColumn(),
+        disable=not show,
     )
 
 
@@ -68,8 +70,8 @@ def load_split(
 
 def _decode_all(paths: list[str], description: str, show: bool) -> list[np.ndarray]:
     out: list[np.ndarray] = []
-    with progress_bar() as bar, ThreadPoolExecutor(max_workers=4) as pool:
-        task = bar.add_task(description, total=len(paths), rate="", visible=show)
+    with progress_bar(show) as bar, ThreadPoolExecutor(max_workers=4) as pool:
+        task = bar.add_task(description, total=len(paths), rate="")
         for im in pool.map(_decode, paths, chunksize=256):
             out.append(im)
             bar.advance(task)

@@ -141,8 +141,8 @@ def train_one_epoch(
     n = o.samples_per_epoch or len(split.labels)
     order = rng.choice(len(split.labels), size=n, replace=n > len(split.labels))
     loss_sum, seen, t0 = 0.0, 0, time.perf_counter()
-    with progress_bar() as bar:
-        task = bar.add_task("train", total=n, rate="", visible=show)
+    with progress_bar(show) as bar:
+        task = bar.add_task("train", total=n, rate="")
         for start in range(0, n, o.batch_size):
             idx = order[start : start + o.batch_size]
             x, y = augmented_batch(split, idx, config.augment, config.input, rng)
@@ -212,6 +212,14 @@ def build_model(config: TrainConfig, num_classes: int, *, pretrained: bool | Non
     return create_model(config.model.family, num_classes=num_classes, pretrained=use_pretrained, **extra)
 
 
+def training_setup(config: TrainConfig, num_classes: int, steps_per_epoch: int):
+    """The model (channels-last), AdamW, its warm-up + cosine schedule and the EMA (or None) of a run."""
+    model = build_model(config, num_classes).to(memory_format=torch.channels_last)
+    o = config.optim
+    opt = torch.optim.AdamW(model.parameters(), lr=o.lr, weight_decay=o.weight_decay)
+    return model, opt, make_scheduler(opt, config, steps_per_epoch), make_ema(model, o.ema)
+
+
 def train(
     config: TrainConfig,
     *,
@@ -229,12 +237,9 @@ def train(
     val_crops, owner = fixed_crops(val_px, preprocessing_of(config))
     val_x = to_tensor(val_crops, config.input)
 
-    model = build_model(config, len(class_names)).to(memory_format=torch.channels_last)
     o = config.optim
-    opt = torch.optim.AdamW(model.parameters(), lr=o.lr, weight_decay=o.weight_decay)
     steps = math.ceil((o.samples_per_epoch or len(train_px.labels)) / o.batch_size)
-    sched = make_scheduler(opt, config, steps)
-    ema = make_ema(model, o.ema)
+    model, opt, sched, ema = training_setup(config, len(class_names), steps)
     state, rng = TrainState(), np.random.default_rng(config.seed)
     last = out / "last.pt"
     if resume and last.exists():
