@@ -172,3 +172,57 @@ def test_limit_per_split_takes_a_seeded_sample_of_each_split_and_label(tmp_path,
         labels = first[split].rows["label"].value_counts().to_dict()
         assert labels == {"FAKE": 3, "REAL": 3}
         assert list(first[split].rows["sha256"]) == list(again[split].rows["sha256"])
+
+
+def test_rot90_applies_a_lossless_quarter_turn_or_vertical_flip():
+    import numpy as np
+
+    from deeptrust.train.augment import augment
+    from deeptrust.train.config import AugmentConfig, InputConfig
+
+    pixels = np.random.default_rng(1).integers(0, 256, size=(8, 8, 3), dtype=np.uint8)
+    moves = {
+        "rot90": np.rot90(pixels, 1),
+        "rot180": np.rot90(pixels, 2),
+        "rot270": np.rot90(pixels, 3),
+        "vflip": pixels[::-1],
+    }
+    aug = AugmentConfig(hflip=0, resize_p=0, blur_p=0, jpeg_p=0, rot90=1.0)
+    inp = InputConfig(size=8, crop="resize", num_crops=1)
+    seen = set()
+    for seed in range(40):
+        out = augment(pixels, aug, inp, np.random.default_rng(seed))
+        matches = [name for name, moved in moves.items() if np.array_equal(out, moved)]
+        assert len(matches) == 1  # exactly one of the four moves, every pixel kept
+        seen.add(matches[0])
+    assert seen == set(moves)
+    never = AugmentConfig(hflip=0, resize_p=0, blur_p=0, jpeg_p=0)  # rot90 defaults to off
+    assert np.array_equal(augment(pixels, never, inp, np.random.default_rng(0)), pixels)
+
+
+def test_sgd_optimizer_is_nesterov_with_the_configured_momentum_and_learns(tmp_path, binary_folder):
+    from deeptrust.train.loop import training_setup
+
+    path = write_config(
+        tmp_path,
+        binary_folder,
+        name="sgd",
+        epochs=4,
+        optim={
+            "optimizer": "sgd",
+            "momentum": 0.85,
+            "epochs": 4,
+            "batch_size": 16,
+            "lr": 0.03,
+            "weight_decay": 0.0005,
+            "bf16": False,
+            "samples_per_epoch": 160,
+        },
+    )
+    config = load_config(path)
+    _, opt, _, _ = training_setup(config, 2, steps_per_epoch=10)
+    assert isinstance(opt, torch.optim.SGD)
+    assert opt.defaults["nesterov"] and opt.defaults["momentum"] == 0.85
+    assert opt.defaults["weight_decay"] == 0.0005
+    summary = json.loads((train(config, show=False) / "summary.json").read_text())
+    assert summary["validation"]["roc_auc"] > 0.9

@@ -15,6 +15,10 @@ from PIL import Image, ImageFilter
 from deeptrust.preprocess import ensure_min_side
 from deeptrust.train.config import AugmentConfig, InputConfig
 
+# A quarter turn or a vertical flip: the dihedral moves other than the identity and the horizontal
+# mirror. They keep every pixel (no interpolation), so generation traces survive them.
+_TURNS = (Image.ROTATE_90, Image.ROTATE_180, Image.ROTATE_270, Image.FLIP_TOP_BOTTOM)
+
 
 def random_crop(img: Image.Image, size: int, rng: np.random.Generator) -> Image.Image:
     img = ensure_min_side(img, size)
@@ -51,23 +55,11 @@ def erase(pixels: np.ndarray, side: int, rng: np.random.Generator) -> np.ndarray
 
 def augment(pixels: np.ndarray, aug: AugmentConfig, inp: InputConfig, rng: np.random.Generator) -> np.ndarray:
     """One uint8 (H, W, 3) image → one augmented uint8 (size, size, 3) training crop."""
-    img = Image.fromarray(pixels)
-    size = inp.size
-    if rng.random() < aug.resize_p:
-        scale = rng.uniform(*aug.resize_scale)
-        small = (max(1, round(img.width * scale)), max(1, round(img.height * scale)))
-        img = img.resize(small, Image.BILINEAR)
-        if inp.crop == "resize":  # small-image models see the image at their input size again
-            img = img.resize((size, size), Image.BILINEAR)
-    if inp.crop == "resize":
-        if img.size != (size, size):
-            img = img.resize((size, size), Image.BILINEAR)
-    else:
-        img = random_crop(img, size, rng)
-    if inp.crop == "resize" and aug.translate and rng.random() < aug.translate_p:
-        img = Image.fromarray(translate(np.asarray(img), aug.translate, rng))
+    img = _size_and_place(Image.fromarray(pixels), aug, inp, rng)
     if rng.random() < aug.hflip:
         img = img.transpose(Image.FLIP_LEFT_RIGHT)
+    if aug.rot90 and rng.random() < aug.rot90:
+        img = img.transpose(_TURNS[int(rng.integers(len(_TURNS)))])
     if rng.random() < aug.blur_p:
         img = img.filter(ImageFilter.GaussianBlur(rng.uniform(*aug.blur_radius)))
     if rng.random() < aug.jpeg_p:
@@ -76,3 +68,23 @@ def augment(pixels: np.ndarray, aug: AugmentConfig, inp: InputConfig, rng: np.ra
     if aug.erase and rng.random() < aug.erase_p:
         pixels = erase(pixels, aug.erase, rng)
     return pixels
+
+
+def _size_and_place(
+    img: Image.Image, aug: AugmentConfig, inp: InputConfig, rng: np.random.Generator
+) -> Image.Image:
+    """Maybe downscale, then crop (native) or resize (whole image, maybe shifted) to the input size."""
+    size = inp.size
+    if rng.random() < aug.resize_p:
+        scale = rng.uniform(*aug.resize_scale)
+        small = (max(1, round(img.width * scale)), max(1, round(img.height * scale)))
+        img = img.resize(small, Image.BILINEAR)
+        if inp.crop == "resize":  # small-image models see the image at their input size again
+            img = img.resize((size, size), Image.BILINEAR)
+    if inp.crop != "resize":
+        return random_crop(img, size, rng)
+    if img.size != (size, size):
+        img = img.resize((size, size), Image.BILINEAR)
+    if aug.translate and rng.random() < aug.translate_p:
+        img = Image.fromarray(translate(np.asarray(img), aug.translate, rng))
+    return img

@@ -41,6 +41,7 @@ class InputConfig(_Strict):
 
 class AugmentConfig(_Strict):
     hflip: float = 0.5  # probability
+    rot90: float = 0.0  # probability of a random quarter turn (90, 180 or 270 degrees) or vertical flip
     resize_p: float = 0.1  # probability of a downscale before cropping (uploads get resized)
     resize_scale: tuple[float, float] = (0.5, 0.9)  # factor range
     blur_p: float = 0.05
@@ -56,6 +57,8 @@ class AugmentConfig(_Strict):
 class OptimConfig(_Strict):
     epochs: int = Field(20, ge=1)
     batch_size: int = Field(64, ge=1)
+    optimizer: Literal["adamw", "sgd"] = "adamw"  # sgd: Nesterov momentum with L2 weight decay
+    momentum: float = Field(0.9, ge=0, lt=1)  # sgd only
     lr: float = 1e-3  # peak learning rate, after warm-up
     weight_decay: float = 0.05
     warmup_epochs: float = 1.0

@@ -216,7 +216,12 @@ def training_setup(config: TrainConfig, num_classes: int, steps_per_epoch: int):
     """The model (channels-last), AdamW, its warm-up + cosine schedule and the EMA (or None) of a run."""
     model = build_model(config, num_classes).to(memory_format=torch.channels_last)
     o = config.optim
-    opt = torch.optim.AdamW(model.parameters(), lr=o.lr, weight_decay=o.weight_decay)
+    if o.optimizer == "sgd":
+        opt = torch.optim.SGD(
+            model.parameters(), lr=o.lr, momentum=o.momentum, nesterov=True, weight_decay=o.weight_decay
+        )
+    else:
+        opt = torch.optim.AdamW(model.parameters(), lr=o.lr, weight_decay=o.weight_decay)
     return model, opt, make_scheduler(opt, config, steps_per_epoch), make_ema(model, o.ema)
 
 
