@@ -20,12 +20,15 @@ from sklearn.metrics import roc_auc_score
 
 from deeptrust.data.importer import load_manifest
 from deeptrust.detector import Detector
-from deeptrust.imageio import open_image_array
+from deeptrust.evaluate._scoring import score_paths
 
 
 def score(detector: Detector, paths: list[str]) -> np.ndarray:
-    crops = [detector.preprocess(open_image_array(p)) for p in paths]
-    return detector.p_ai(detector.predict_crops(crops, batch_size=512))
+    """p_ai of every path, decoded in threads as `deeptrust evaluate` does; unreadable files stop it."""
+    scores = score_paths(detector, paths, transforms={"clean": None}, batch_size=512)
+    if scores.errors:
+        raise SystemExit(f"{len(scores.errors)} files could not be scored, first: {scores.errors[0]}")
+    return detector.p_ai(scores.probs["clean"])
 
 
 def main() -> None:

@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from deeptrust.train.cli import _parse_overrides
+from deeptrust.train.cli import parse_overrides
 from deeptrust.train.config import load_config
 from deeptrust.train.data import SplitPixels, fixed_crops, to_tensor
 from deeptrust.train.loop import predict_probs, preprocessing_of, train_one_epoch, training_setup
@@ -72,7 +72,7 @@ def main() -> None:
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="config override")
     args = ap.parse_args()
     # as `deeptrust train --set`; speed does not depend on the starting weights, so none are loaded
-    overrides = {**_parse_overrides(args.set), "model.pretrained": False}
+    overrides = {**parse_overrides(args.set), "model.pretrained": False}
     base = load_config(args.config, **overrides)
     families = [f for f in args.family.split(",") if f] or [base.model.family]
     torch.set_num_threads(base.optim.threads or torch.get_num_threads())

@@ -207,7 +207,6 @@ def test_sgd_optimizer_is_nesterov_with_the_configured_momentum_and_learns(tmp_p
         tmp_path,
         binary_folder,
         name="sgd",
-        epochs=4,
         optim={
             "optimizer": "sgd",
             "momentum": 0.85,

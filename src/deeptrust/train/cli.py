@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 
 
-def _parse_overrides(values: list[str]) -> dict[str, object]:
+def parse_overrides(values: list[str]) -> dict[str, object]:
     import yaml
 
     overrides: dict[str, object] = {}
@@ -31,7 +31,7 @@ def train(
     from deeptrust.train.config import load_config
     from deeptrust.train.loop import train as run_training
 
-    overrides = _parse_overrides(set_)
+    overrides = parse_overrides(set_)
     if out is not None:
         overrides["out_dir"] = str(out)
     try:

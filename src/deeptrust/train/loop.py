@@ -213,7 +213,7 @@ def build_model(config: TrainConfig, num_classes: int, *, pretrained: bool | Non
 
 
 def training_setup(config: TrainConfig, num_classes: int, steps_per_epoch: int):
-    """The model (channels-last), AdamW, its warm-up + cosine schedule and the EMA (or None) of a run."""
+    """The model (channels-last), its optimizer, warm-up + cosine schedule and EMA (or None) of a run."""
     model = build_model(config, num_classes).to(memory_format=torch.channels_last)
     o = config.optim
     if o.optimizer == "sgd":
