@@ -62,6 +62,8 @@ class Settings(BaseSettings):
     rate_limit_per_s: float = Field(default=0.0, ge=0)
     rate_limit_burst: int = Field(default=0, ge=0)
     redis_url: str = ""  # e.g. redis://127.0.0.1:6379/0; empty: in-memory buckets (one process)
+    # Redis unreachable: refuse with 503 (fail closed, the default) or serve without limits (fail open).
+    rate_limit_fail_open: bool = False
     log_level: str = "info"
     # -- feedback and review (the web page) --
     database_url: str = ""  # SQLAlchemy URL; empty: SQLite file under `home`

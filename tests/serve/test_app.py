@@ -1,19 +1,22 @@
 """Every endpoint in-process (TestClient), with auth off and on."""
 
 import base64
+import concurrent.futures as cf
 import io
+import threading
 import time
 import uuid
 
 import jwt
 import pytest
+import redis
 from fastapi.testclient import TestClient
 from PIL import Image
 
 from deeptrust.serve.app import create_app
 from deeptrust.serve.auth import KeyStore
 
-from .conftest import jpeg_bytes, make_settings
+from .conftest import free_port, jpeg_bytes, make_settings
 
 
 def test_predict_multipart_and_raw_body_agree(client):
@@ -148,16 +151,88 @@ def test_reload_needs_admin_and_revocation_is_immediate(secured):
     assert r.status_code == 401 and "revoked" in r.json()["detail"]
 
 
-@pytest.mark.parametrize("redis_url", ["", "redis://127.0.0.1:6379/0"], ids=["memory", "redis"])
+REDIS_URL = "redis://127.0.0.1:6379/0"
+
+
+def limited_settings(*, burst: int, redis_url: str = "", **overrides):
+    return make_settings(
+        auth="required", rate_limit_per_s=0.2, rate_limit_burst=burst, redis_url=redis_url, **overrides
+    )
+
+
+def batch_files(n: int) -> list:
+    return [("files", (f"{i}.jpg", jpeg_bytes(40, seed=i), "image/jpeg")) for i in range(n)]
+
+
+@pytest.mark.parametrize("redis_url", ["", REDIS_URL], ids=["memory", "redis"])
 def test_rate_limit_answers_429_with_retry_after(isolated_home, redis_url):
     _, key = KeyStore(isolated_home / "api_keys.json").create(f"rl-{uuid.uuid4().hex}")
-    settings = make_settings(auth="required", rate_limit_per_s=0.2, rate_limit_burst=2, redis_url=redis_url)
-    with TestClient(create_app(settings)) as c:
+    with TestClient(create_app(limited_settings(burst=2, redis_url=redis_url))) as c:
         codes = [c.post("/v1/predict", content=jpeg_bytes(), headers=bearer(key)) for _ in range(3)]
         assert [r.status_code for r in codes] == [200, 200, 429]
         assert int(codes[2].headers["retry-after"]) >= 1
         assert codes[2].json()["type"].endswith("rate-limited")
         assert "deeptrust_rate_limited_total 1.0" in c.get("/metrics").text
+
+
+def test_redis_rate_limit_is_one_bucket_for_every_app(isolated_home):
+    """Two apps on one Redis = two replicas: together they grant one burst, and the bucket is in Redis."""
+    _, key = KeyStore(isolated_home / "api_keys.json").create(f"rl-{uuid.uuid4().hex}")
+    settings = limited_settings(burst=3, redis_url=REDIS_URL)
+    with TestClient(create_app(settings)) as a, TestClient(create_app(settings)) as b:
+        codes = [
+            c.post("/v1/predict", content=jpeg_bytes(), headers=bearer(key)).status_code for c in (a, b, a, b)
+        ]
+        principal = a.app.state.service.keys.verify(key)
+    assert codes == [200, 200, 200, 429]
+    assert redis.Redis.from_url(REDIS_URL).pttl(f"deeptrust:ratelimit:{principal.subject}") > 0
+
+
+@pytest.mark.parametrize("redis_url", ["", REDIS_URL], ids=["memory", "redis"])
+def test_rate_limits_count_images_on_every_scoring_route(isolated_home, redis_url):
+    _, key = KeyStore(isolated_home / "api_keys.json").create(f"rl-{uuid.uuid4().hex}")
+    with TestClient(create_app(limited_settings(burst=5, redis_url=redis_url))) as c:
+        auth = {"authorization": f"Bearer {key}"}
+        assert c.post("/v1/predict/batch", files=batch_files(3), headers=auth).status_code == 200  # 2 left
+        short = c.post("/v1/predict/batch", files=batch_files(3), headers=auth)
+        assert short.status_code == 429 and "3 asked" in short.json()["detail"]
+        image = {"file": ("x.jpg", jpeg_bytes(48), "image/jpeg")}
+        assert c.post("/v1/explain", files=image, headers=auth).status_code == 200  # 1 left
+        assert c.post("/v1/predict", files=image, headers=auth).status_code == 200  # 0 left
+        assert c.post("/v1/explain", files=image, headers=auth).status_code == 429
+
+
+def test_a_batch_larger_than_the_burst_is_refused_with_a_clear_429(isolated_home):
+    _, key = KeyStore(isolated_home / "api_keys.json").create("one-at-a-time")
+    with TestClient(create_app(limited_settings(burst=1))) as c:
+        auth = {"authorization": f"Bearer {key}"}
+        r = c.post("/v1/predict/batch", files=batch_files(32), headers=auth)
+        assert r.status_code == 429 and r.headers["content-type"] == "application/problem+json"
+        body = r.json()
+        assert body["type"].endswith("batch-over-rate-limit") and "retry-after" not in r.headers
+        assert "32 images" in body["detail"] and "at most 1" in body["detail"]
+        assert (
+            c.app.state.service.batcher.depth == 0
+            and "deeptrust_batch_size_count 0.0" in c.get("/metrics").text
+        )  # nothing was scored
+        single = c.post("/v1/predict/batch", files=batch_files(1), headers=auth)
+        assert single.status_code == 200  # the refused batch took no token
+
+
+@pytest.mark.parametrize("fail_open", [False, True], ids=["fail-closed", "fail-open"])
+def test_unreachable_redis_fails_closed_with_503_unless_fail_open(isolated_home, fail_open):
+    _, key = KeyStore(isolated_home / "api_keys.json").create("redis-down")
+    down = f"redis://127.0.0.1:{free_port()}/0"  # nothing listens there
+    settings = limited_settings(burst=5, redis_url=down, rate_limit_fail_open=fail_open)
+    with TestClient(create_app(settings)) as c:
+        r = c.post("/v1/predict", content=jpeg_bytes(), headers=bearer(key))
+        if fail_open:
+            assert r.status_code == 200
+        else:
+            assert r.status_code == 503 and r.headers["content-type"] == "application/problem+json"
+            assert r.headers["retry-after"] == "5" and r.json()["type"].endswith("rate-limit-unavailable")
+            assert "Redis did not answer" in r.json()["detail"]
+        assert "deeptrust_rate_limit_unavailable_total 1.0" in c.get("/metrics").text
 
 
 def test_full_queue_sheds_with_503(isolated_home):
@@ -171,3 +246,50 @@ def test_full_queue_sheds_with_503(isolated_home):
         files = [("files", ("a.jpg", jpeg_bytes(), "image/jpeg"))]
         assert c.post("/v1/predict/batch", files=files).status_code == 503
         assert "deeptrust_load_shed_total 2.0" in c.get("/metrics").text
+
+
+def test_explain_goes_through_admission_control():
+    app = create_app(make_settings())
+    with TestClient(app) as c:
+        service = app.state.service
+        image = {"file": ("x.jpg", jpeg_bytes(48), "image/jpeg")}
+        seen = []
+        explain = service.holder.current.explain
+        service.holder.current.explain = lambda item: seen.append(service.in_flight) or explain(item)
+        assert c.post("/v1/explain", files=image).status_code == 200
+        assert seen == [1] and service.in_flight == 0  # counted while it ran, released after
+        service.in_flight = service.admission_limit  # the door is shut: explain is refused too
+        r = c.post("/v1/explain", files=image)
+        assert r.status_code == 503 and r.headers["retry-after"] == "1"
+        assert "deeptrust_load_shed_total 1.0" in c.get("/metrics").text
+
+
+def test_concurrent_explains_hold_at_most_decode_threads_decoded_images():
+    """A decoded image for a heatmap can cost ~800 MiB: waiting explains must not each hold one."""
+    app = create_app(make_settings(decode_threads=2))
+    held, peak, lock = [0], [0], threading.Lock()
+    with TestClient(app) as c:
+        runtime = app.state.service.holder.current
+        decode, explain = runtime.decode, runtime.explain
+
+        def counting_decode(data, *, keep_image=False):
+            decoded = decode(data, keep_image=keep_image)
+            time.sleep(0.05)  # slow enough that requests pile up behind the two decode threads
+            with lock:
+                held[0] += 1
+                peak[0] = max(peak[0], held[0])
+            return decoded
+
+        def counting_explain(item):
+            try:
+                return explain(item)
+            finally:
+                with lock:
+                    held[0] -= 1
+
+        runtime.decode, runtime.explain = counting_decode, counting_explain
+        image = {"file": ("x.jpg", jpeg_bytes(48), "image/jpeg")}
+        with cf.ThreadPoolExecutor(6) as pool:
+            codes = list(pool.map(lambda _: c.post("/v1/explain", files=image).status_code, range(6)))
+    assert codes == [200] * 6 and held[0] == 0
+    assert peak[0] <= 2

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import math
 from collections.abc import Awaitable, Callable
 from typing import Annotated
@@ -13,10 +14,13 @@ from starlette.datastructures import UploadFile
 from deeptrust.imageio import ImageError, ImageTooLargeError, UnsupportedImageError
 from deeptrust.serve.auth import ANONYMOUS, KEY_PREFIX, AuthError, Principal
 from deeptrust.serve.problems import Problem
+from deeptrust.serve.ratelimit import RateLimitUnavailableError
 from deeptrust.serve.runtime import Decoded, ModelRuntime
 from deeptrust.serve.service import Service
 
 IMAGE_TYPES = ("image/", "application/octet-stream")
+
+log = logging.getLogger("deeptrust.serve")
 
 
 def get_service(request: Request) -> Service:
@@ -26,22 +30,56 @@ def get_service(request: Request) -> Service:
 ServiceDep = Annotated[Service, Depends(get_service)]
 
 
-async def authenticate(request: Request, service: ServiceDep) -> Principal:
-    """API key (``Authorization: Bearer dt_…`` or ``X-API-Key``) or JWT bearer; then the rate limit."""
+async def identify(request: Request, service: ServiceDep) -> Principal:
+    """API key (``Authorization: Bearer dt_…`` or ``X-API-Key``) or JWT bearer; no rate limit yet."""
     principal = _identify(request, service)
-    if service.limiter is not None:
-        key = principal.subject if principal is not ANONYMOUS else f"ip:{(request.client or ('?',))[0]}"
-        decision = await service.limiter.hit(key)
-        if not decision.allowed:
-            service.metrics.rate_limited.inc()
-            raise Problem(
-                429,
-                f"rate limit of {service.settings.rate_limit_per_s:g}/s exceeded for {key}; retry later",
-                headers={"Retry-After": str(max(1, math.ceil(decision.retry_after)))},
-                type_="rate-limited",
-            )
     request.state.principal = principal
     return principal
+
+
+Identity = Annotated[Principal, Depends(identify)]  # routes that charge per image call ``charge``
+
+
+async def authenticate(request: Request, service: ServiceDep, principal: Identity) -> Principal:
+    """The caller, after one rate-limit token for this request (one image for predict and explain)."""
+    await charge(request, service, principal, images=1)
+    return principal
+
+
+async def charge(request: Request, service: Service, principal: Principal, *, images: int) -> None:
+    """Take one token per image from the caller's bucket, all or nothing: 429 when short, and 503 when
+    Redis cannot be asked, unless ``DEEPTRUST_RATE_LIMIT_FAIL_OPEN`` lets the request through."""
+    limiter = service.limiter
+    if limiter is None:
+        return
+    key = principal.subject if principal is not ANONYMOUS else f"ip:{(request.client or ('?',))[0]}"
+    if images > limiter.burst:
+        service.metrics.rate_limited.inc()
+        raise Problem(
+            429,
+            f"{images} images in one request, but the rate limit for {key} allows at most {limiter.burst} "
+            f"at once (DEEPTRUST_RATE_LIMIT_BURST); send at most {limiter.burst} per request",
+            type_="batch-over-rate-limit",
+        )
+    try:
+        decision = await limiter.hit(key, images)
+    except RateLimitUnavailableError as exc:
+        service.metrics.rate_limit_unavailable.inc()
+        if service.settings.rate_limit_fail_open:
+            log.warning("rate limit not checked, request let through (fail open): %s", exc)
+            return
+        raise Problem(
+            503, f"rate limits cannot be checked ({exc}); retry shortly", headers={"Retry-After": "5"},
+            type_="rate-limit-unavailable",
+        ) from exc  # fmt: skip
+    if not decision.allowed:
+        service.metrics.rate_limited.inc()
+        raise Problem(
+            429,
+            f"rate limit of {limiter.rate:g} images/s exceeded for {key} ({images} asked); retry later",
+            headers={"Retry-After": str(max(1, math.ceil(decision.retry_after)))},
+            type_="rate-limited",
+        )
 
 
 def _identify(request: Request, service: ServiceDep) -> Principal:

@@ -77,6 +77,11 @@ class Metrics:
         )  # fmt: skip
         self.shed = Counter("deeptrust_load_shed_total", "Requests refused with 503: queue full.", registry=r)
         self.rate_limited = Counter("deeptrust_rate_limited_total", "Requests refused with 429.", registry=r)
+        self.rate_limit_unavailable = Counter(
+            "deeptrust_rate_limit_unavailable_total",
+            "Requests whose rate limit could not be checked (Redis down): 503, or let through if fail-open.",
+            registry=r,
+        )
         self.image_errors = Counter(
             "deeptrust_image_errors_total", "Uploads refused as images, by reason.", ["reason"], registry=r
         )

@@ -1,7 +1,11 @@
 """Token-bucket rate limits per caller: in memory for one process, in Redis for several replicas.
 
-A bucket holds up to ``burst`` tokens and refills at ``rate`` tokens per second; a request takes one.
-When empty the caller is told how long until the next token (HTTP 429 with ``Retry-After``).
+A bucket holds up to ``burst`` tokens and refills at ``rate`` tokens per second; a request takes one
+token per image it scores (``cost``), all or nothing. When the bucket is short the caller is told how
+long until it holds enough (HTTP 429 with ``Retry-After``); a cost above ``burst`` can never be paid.
+
+A Redis that cannot be reached raises ``RateLimitUnavailableError``: the caller decides whether that
+refuses the request (fail closed, the default) or lets it through unlimited (fail open).
 """
 
 from __future__ import annotations
@@ -12,16 +16,25 @@ import time
 from dataclasses import dataclass
 from typing import Protocol
 
+REDIS_TIMEOUT_S = 0.5  # connect and reply; a rate-limit check must not hang a request on a dead Redis
+
 
 @dataclass(frozen=True)
 class Decision:
     allowed: bool
     remaining: int
-    retry_after: float  # seconds until a token is available (0 when allowed)
+    retry_after: float  # seconds until the bucket holds the cost asked for (0 when allowed)
+
+
+class RateLimitUnavailableError(RuntimeError):
+    """The shared bucket store (Redis) did not answer; nothing was decided."""
 
 
 class RateLimiter(Protocol):
-    async def hit(self, key: str) -> Decision: ...
+    rate: float
+    burst: int
+
+    async def hit(self, key: str, cost: int = 1) -> Decision: ...
 
 
 class MemoryRateLimiter:
@@ -30,22 +43,23 @@ class MemoryRateLimiter:
         self._buckets: dict[str, tuple[float, float]] = {}
         self._lock = threading.Lock()
 
-    async def hit(self, key: str) -> Decision:
+    async def hit(self, key: str, cost: int = 1) -> Decision:
         now = time.monotonic()
         with self._lock:
             tokens, last = self._buckets.get(key, (float(self.burst), now))
             tokens = min(self.burst, tokens + (now - last) * self.rate)
-            allowed = tokens >= 1.0
+            allowed = tokens >= cost
             if allowed:
-                tokens -= 1.0
+                tokens -= cost
             self._buckets[key] = (tokens, now)
-        return _decision(allowed, tokens, self.rate)
+        return _decision(allowed, tokens, self.rate, cost)
 
 
 # Atomic refill-and-take; the clock is Redis's own so that replicas agree on time.
 _TOKEN_BUCKET_LUA = """
 local rate = tonumber(ARGV[1])
 local burst = tonumber(ARGV[2])
+local cost = tonumber(ARGV[3])
 local t = redis.call('TIME')
 local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
 local state = redis.call('HMGET', KEYS[1], 'tokens', 'ts')
@@ -53,8 +67,8 @@ local tokens = tonumber(state[1]) or burst
 local ts = tonumber(state[2]) or now
 tokens = math.min(burst, tokens + math.max(0, now - ts) * rate)
 local allowed = 0
-if tokens >= 1 then
-  tokens = tokens - 1
+if tokens >= cost then
+  tokens = tokens - cost
   allowed = 1
 end
 redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'ts', tostring(now))
@@ -68,19 +82,26 @@ class RedisRateLimiter:
         import redis.asyncio as redis
 
         self.rate, self.burst, self.prefix = rate, max(1, burst), prefix
-        self.client = redis.Redis.from_url(url)
+        self.client = redis.Redis.from_url(
+            url, socket_connect_timeout=REDIS_TIMEOUT_S, socket_timeout=REDIS_TIMEOUT_S
+        )
         self._script = self.client.register_script(_TOKEN_BUCKET_LUA)
 
-    async def hit(self, key: str) -> Decision:
-        allowed, tokens = await self._script(keys=[self.prefix + key], args=[self.rate, self.burst])
-        return _decision(bool(int(allowed)), float(tokens), self.rate)
+    async def hit(self, key: str, cost: int = 1) -> Decision:
+        import redis
+
+        try:
+            allowed, tokens = await self._script(keys=[self.prefix + key], args=[self.rate, self.burst, cost])
+        except (redis.RedisError, OSError) as exc:
+            raise RateLimitUnavailableError(f"Redis did not answer: {type(exc).__name__}: {exc}") from exc
+        return _decision(bool(int(allowed)), float(tokens), self.rate, cost)
 
     async def close(self) -> None:
         await self.client.aclose()
 
 
-def _decision(allowed: bool, tokens: float, rate: float) -> Decision:
-    retry = 0.0 if allowed else (1.0 - tokens) / rate
+def _decision(allowed: bool, tokens: float, rate: float, cost: int) -> Decision:
+    retry = 0.0 if allowed else (cost - tokens) / rate
     return Decision(allowed, math.floor(tokens), retry)
 
 

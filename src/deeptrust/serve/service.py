@@ -50,6 +50,7 @@ class Service:
     auth_required: bool
     batcher: MicroBatcher[Any, Any] = field(init=False)
     decode_pool: ThreadPoolExecutor = field(init=False)
+    explain_slots: asyncio.Semaphore = field(init=False)  # explains holding a decoded image at once
     started: bool = False
     in_flight: int = 0  # images admitted and not yet answered (decoding, queued or being predicted)
     extras: dict[str, Any] = field(default_factory=dict)  # other concerns (feedback store…) hang here
@@ -73,6 +74,7 @@ class Service:
             on_batch=self.metrics.on_batch,
         )
         self.decode_pool = self._new_pool()
+        self.explain_slots = asyncio.Semaphore(s.decode_threads)
         self.metrics.watch_queue(lambda: self.batcher.depth)
         self.metrics.set_model(self.holder.current.info)
         if s.runtime_dir is not None:
@@ -110,6 +112,7 @@ class Service:
     async def start(self) -> None:
         if self.decode_pool._shutdown:  # started again after a stop (tests, embedding apps)
             self.decode_pool = self._new_pool()
+        self.explain_slots = asyncio.Semaphore(self.settings.decode_threads)  # bound to this event loop
         await asyncio.get_running_loop().run_in_executor(self.decode_pool, self.holder.current.warm_up)
         await self.batcher.start()
         if self.shared is not None:

@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse, Response
 
 from deeptrust.serve.deps import Caller, ServiceDep, Upload, decode_upload
 from deeptrust.serve.problems import Problem
-from deeptrust.serve.routes.predict import IMAGE_BODY
+from deeptrust.serve.routes.predict import IMAGE_BODY, admitted
 from deeptrust.serve.schemas import PROBLEM_RESPONSES, ExplainResponse
 
 router = APIRouter(prefix="/v1", tags=["explain"])
@@ -32,15 +32,22 @@ def wants_png(request: Request) -> bool:
 async def explain(request: Request, service: ServiceDep, caller: Caller, upload: Upload) -> Response:
     started = time.perf_counter()
     data, name = upload
-    decoded = await decode_upload(service, data, name, keep_image=True)
-    runtime = decoded.runtime
-    if runtime.head is None:
-        raise Problem(
-            422, f"model {runtime.card.name} has no feature output, so no heatmap", type_="no-heatmap"
-        )
-    loop = asyncio.get_running_loop()
-    t0 = time.perf_counter()
-    probs, heatmap, overlay = await loop.run_in_executor(service.decode_pool, runtime.explain, decoded)
+    # Admitted like any scored image; then at most decode_threads explains hold a decoded image at once
+    # (a 49 MP one costs ~800 MiB and seconds of CPU), the others wait holding only their bytes.
+    with admitted(service):
+        async with service.explain_slots:
+            decoded = await decode_upload(service, data, name, keep_image=True)
+            runtime = decoded.runtime
+            if runtime.head is None:
+                raise Problem(
+                    422, f"model {runtime.card.name} has no feature output, so no heatmap", type_="no-heatmap"
+                )
+            t0 = time.perf_counter()
+            loop = asyncio.get_running_loop()
+            probs, heatmap, overlay = await loop.run_in_executor(
+                service.decode_pool, runtime.explain, decoded
+            )
+            decoded.image = None  # the full-size copy goes now, not when the response is sent
     result = runtime.result(probs)
     service.after_predict(caller, data, result)
     if wants_png(request):

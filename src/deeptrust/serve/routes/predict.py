@@ -15,7 +15,7 @@ from starlette.exceptions import HTTPException
 
 from deeptrust.serve.auth import Principal
 from deeptrust.serve.batching import BatcherClosedError, QueueFullError
-from deeptrust.serve.deps import Caller, ServiceDep, Upload, decode_upload
+from deeptrust.serve.deps import Caller, Identity, ServiceDep, Upload, charge, decode_upload
 from deeptrust.serve.problems import Problem
 from deeptrust.serve.runtime import Decoded
 from deeptrust.serve.schemas import PROBLEM_RESPONSES, BatchResponse, PredictResponse
@@ -124,7 +124,7 @@ async def predict(request: Request, service: ServiceDep, caller: Caller, upload:
         }
     },
 )
-async def predict_batch(request: Request, service: ServiceDep, caller: Caller) -> JSONResponse:
+async def predict_batch(request: Request, service: ServiceDep, caller: Identity) -> JSONResponse:
     limit = service.settings.max_batch_images
     if not request.headers.get("content-type", "").lower().startswith("multipart/form-data"):
         raise Problem(
@@ -147,6 +147,7 @@ async def predict_batch(request: Request, service: ServiceDep, caller: Caller) -
         )
     if len(uploads) > limit:
         raise Problem(422, f"{len(uploads)} images sent; at most {limit} per batch", type_="too-many-images")
+    await charge(request, service, caller, images=len(uploads))  # one rate-limit token per image
     with admitted(service, len(uploads)):
         items = await asyncio.gather(*(_one(request, service, caller, f) for f in uploads))
     errors = sum(not item["ok"] for item in items)
