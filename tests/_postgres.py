@@ -1,4 +1,6 @@
-"""A throwaway schema on the real PostgreSQL server, chosen through the connection's ``search_path``.
+"""A throwaway schema on the real PostgreSQL server, chosen through the connection's ``search_path``,
+and the rule for servers the tests need: under CI (``CI=true``, as ``.ci/run`` sets) a missing one fails
+the test; elsewhere it is skipped with the reason in the summary.
 
 DEEPTRUST_TEST_POSTGRES_URL points the tests at another server.
 """
@@ -9,7 +11,9 @@ import os
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import NoReturn
 
+import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
@@ -21,6 +25,17 @@ POSTGRES_URL = os.environ.get(
 
 class PostgresUnreachableError(RuntimeError):
     pass
+
+
+def under_ci() -> bool:
+    return os.environ.get("CI", "").strip().lower() in ("1", "true", "yes")
+
+
+def server_missing(message: str) -> NoReturn:
+    """Fail under CI, where every server the tests use must run; skip on a machine without it."""
+    if under_ci():
+        pytest.fail(f"{message} (CI=true: a missing server fails, it does not skip)", pytrace=False)
+    pytest.skip(message)
 
 
 @contextmanager

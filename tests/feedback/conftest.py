@@ -1,8 +1,9 @@
 """Fixtures: a feedback store on SQLite and on the real PostgreSQL server, and small test images.
 
 PostgreSQL tests run in a schema of their own (``deeptrust_test_<random>``, chosen through the
-connection's ``search_path``), dropped when the session ends. They are skipped, with the reason in
-the summary, only when the server cannot be reached. DEEPTRUST_TEST_POSTGRES_URL points elsewhere.
+connection's ``search_path``), dropped when the session ends. When the server cannot be reached they
+are skipped with the reason in the summary, except under CI (``CI=true``), where they fail.
+DEEPTRUST_TEST_POSTGRES_URL points elsewhere.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from sqlalchemy import create_engine
 from deeptrust.feedback import FeedbackStore
 from deeptrust.feedback.models import Base
 
-from .._postgres import POSTGRES_URL, PostgresUnreachableError, fresh_schema
+from .._postgres import POSTGRES_URL, PostgresUnreachableError, fresh_schema, server_missing
 
 BACKENDS = ["sqlite", "postgresql"]
 
@@ -31,8 +32,7 @@ def postgres_schema() -> Iterator[tuple[str, str]]:
         with fresh_schema("deeptrust_test") as url_and_schema:
             yield url_and_schema
     except PostgresUnreachableError as exc:
-        print(f"\nPostgreSQL tests skipped: {POSTGRES_URL} is unreachable ({exc})")
-        pytest.skip(f"PostgreSQL at {POSTGRES_URL} is unreachable: {exc}")
+        server_missing(f"PostgreSQL at {POSTGRES_URL} is unreachable: {exc}")
 
 
 @pytest.fixture(params=BACKENDS)
