@@ -58,3 +58,20 @@ def write_labelled(root: Path, counts: dict[str, int], *, seed: int = 0, prefix:
     for offset, (label, count) in enumerate(sorted(counts.items())):
         for i in range(count):
             write_image(root / prefix / label / f"{i:03d}.jpg", seed * 100_000 + offset * 1000 + i)
+
+
+def write_pack(root: Path, counts: dict[tuple[str, str], int], *, generator: str = "gen") -> Path:
+    """A multigen-style pack: ``root/<source>/<LABEL>/NNN.jpg`` listed by ``root/manifest.csv``.
+
+    ``counts`` maps (source, label) to a number of distinct images; the manifest carries source,
+    generator (``<generator>-<source>`` for FAKE, empty for REAL) and provenance-only columns.
+    """
+    lines = ["path,label,source,generator,orig_width,orig_format,licence"]
+    for n, ((source, label), count) in enumerate(sorted(counts.items())):
+        for i in range(count):
+            rel = f"{source}/{label}/{i:03d}.jpg"
+            write_image(root / rel, 500_000 + n * 1000 + i)
+            gen = f"{generator}-{source}" if label == "FAKE" else ""
+            lines.append(f'{rel},{label},{source},{gen},{256 + i},PNG,"CC BY, see repo"')
+    (root / "manifest.csv").write_text("\n".join(lines) + "\n")
+    return root

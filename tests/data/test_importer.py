@@ -143,10 +143,11 @@ def test_format_shortcut_warns_and_balanced_does_not(tmp_path: Path) -> None:
 
     warned = _import(tmp_path / "bad", name="bad").report["shortcuts"]
     flagged = {e["property"] for e in warned["properties"] if e["warn"]}
-    assert flagged == {"format", "jpeg_quality", "qtable_hash"}
+    # PNG against JPEG: the container's own facts and the JPEG-only metadata all follow the format.
+    assert flagged == {"format", "jpeg_quality", "qtable_hash", "app_segments", "subsampling", "info_keys"}
     assert any(w.startswith("format alone predicts the label") for w in warned["warnings"])
     fair = _import(tmp_path / "fair", name="fair").report["shortcuts"]
-    assert fair["warnings"] == [] and len(fair["properties"]) == 8
+    assert fair["warnings"] == [] and len(fair["properties"]) == 8 + 14  # 14 metadata properties
 
 
 def test_ensure_dataset_reuses_a_matching_import(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

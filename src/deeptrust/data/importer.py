@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from deeptrust.data._metadata import METADATA_COLUMNS, METADATA_DEFAULTS
 from deeptrust.data.errors import DataError
 from deeptrust.data.render import format_report
 from deeptrust.data.report import build_report
@@ -32,12 +33,18 @@ from deeptrust.settings import get_settings
 
 MANIFEST_COLUMNS = [
     "path", "relpath", "sha256", "bytes", "format", "width", "height", "mode", "label",
-    "split", "source", "exif", "jpeg_quality", "qtable_hash", "duplicate", "leak",
+    "split", "source", "generator", "exif", "jpeg_quality", "qtable_hash", *METADATA_COLUMNS,
+    "duplicate", "leak",
 ]  # fmt: skip
+# Columns added after the first release, with the value an older manifest gets on load.
+ADDED_COLUMNS = {"generator": "", **METADATA_DEFAULTS}
 EXCLUDED_COLUMNS = [*MANIFEST_COLUMNS, "reason", "error"]
 MANIFEST_FILE, EXCLUDED_FILE = "manifest.parquet", "excluded.parquet"
 REPORT_JSON, REPORT_TXT = "report.json", "report.txt"
 DEFAULT_VAL_FRACTION, DEFAULT_SEED = 0.1, 0
+# A source with no val and no test split of its own, imported with fractions left unset (None): carve
+# 20 % test, then 15 % of the rest as val (the split of the shipped `photos` model).
+SPLITLESS_TEST_FRACTION, SPLITLESS_VAL_FRACTION = 0.2, 0.15
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
 
@@ -56,22 +63,23 @@ def import_dataset(
     *,
     name: str,
     root: Path | None = None,
-    val_fraction: float = DEFAULT_VAL_FRACTION,
+    val_fraction: float | None = DEFAULT_VAL_FRACTION,
     seed: int = DEFAULT_SEED,
     keep_duplicates: bool = False,
     keep_leaks: bool = False,
     workers: int | None = None,
     progress: bool = True,
-    test_fraction: float = 0.0,
+    test_fraction: float | None = 0.0,
 ) -> ImportResult:
     """Scan, validate and split ``src``; write ``root/name/`` (replacing an earlier import).
 
-    For a source without a test split, ``test_fraction`` of each label is carved from train first
-    (seeded, grouped by content); ``val_fraction`` of what remains then becomes val.
+    For a source without a test split, ``test_fraction`` of each (label, source) stratum is carved
+    from train first (seeded, grouped by content); ``val_fraction`` of what remains then becomes val.
+    A fraction left as None takes the default of :func:`resolve_fractions`.
     """
     _check_name(name)
     for label, fraction in (("val_fraction", val_fraction), ("test_fraction", test_fraction)):
-        if not 0 <= fraction < 1:
+        if fraction is not None and not 0 <= fraction < 1:
             raise DataError(f"{label} must be in [0, 1), got {fraction}")
     settings = get_settings()
     source = read_source(src, cache_dir=settings.cache_dir, progress=progress)
@@ -83,6 +91,7 @@ def import_dataset(
     )
     table = pd.concat([source.files, facts], axis=1)
     source_splits = sorted(set(table["split"]) - {""})
+    val_fraction, test_fraction = resolve_fractions(val_fraction, test_fraction, source_splits)
     table["split"] = table["split"].replace("", "train")
     table = table.sort_values("relpath", kind="stable").reset_index(drop=True)
     table, stats = find_problems(table, keep_duplicates=keep_duplicates, keep_leaks=keep_leaks)
@@ -162,7 +171,32 @@ def load_manifest(name_or_path: str | Path, root: Path | None = None) -> pd.Data
             f"no imported dataset {str(name_or_path)!r} in {root} (imported: {known}); "
             "run `deeptrust data import SRC --name NAME` first"
         )
-    return pd.read_parquet(directory / MANIFEST_FILE)
+    return read_manifest(directory / MANIFEST_FILE)
+
+
+def read_manifest(path: Path) -> pd.DataFrame:
+    """A saved manifest, with the columns added since older imports filled in (e.g. ``generator``)."""
+    manifest = pd.read_parquet(path)
+    for column, default in ADDED_COLUMNS.items():
+        if column not in manifest:
+            manifest[column] = default
+    return manifest
+
+
+def resolve_fractions(
+    val_fraction: float | None, test_fraction: float | None, source_splits: list[str]
+) -> tuple[float, float]:
+    """The (val, test) fractions an import uses; None means the default for this source.
+
+    Defaults: a source with neither val nor test split gets test 0.2 and val 0.15 (of the rest);
+    any other source val 0.1 (when it has no val) and no carved test.
+    """
+    splitless = not ({"val", "test"} & set(source_splits))
+    if val_fraction is None:
+        val_fraction = SPLITLESS_VAL_FRACTION if splitless else DEFAULT_VAL_FRACTION
+    if test_fraction is None:
+        test_fraction = SPLITLESS_TEST_FRACTION if splitless else 0.0
+    return float(val_fraction), float(test_fraction)
 
 
 def load_report(name_or_path: str | Path, root: Path | None = None) -> dict:
@@ -202,13 +236,14 @@ def _check_name(name: str) -> None:
 def _options(
     keep_duplicates: bool,
     keep_leaks: bool,
-    val_fraction: float,
+    val_fraction: float | None,
     seed: int,
-    test_fraction: float = 0.0,
+    test_fraction: float | None = 0.0,
 ) -> dict:
+    """The options a report records; an unset (None) fraction is resolved when compared."""
     return {
-        "val_fraction": float(val_fraction),
-        "test_fraction": float(test_fraction),
+        "val_fraction": None if val_fraction is None else float(val_fraction),
+        "test_fraction": None if test_fraction is None else float(test_fraction),
         "seed": int(seed),
         "keep_duplicates": bool(keep_duplicates),
         "keep_leaks": bool(keep_leaks),
@@ -240,9 +275,11 @@ def _is_current(directory: Path, fingerprint: str, options: dict) -> bool:
         report = json.loads((directory / REPORT_JSON).read_text())
     except (OSError, ValueError):
         return False
+    splits = report.get("split", {}).get("source_splits", [])
+    val, test = resolve_fractions(options["val_fraction"], options["test_fraction"], splits)
     return (
         report.get("source", {}).get("fingerprint") == fingerprint
-        and report.get("options") == options
+        and report.get("options") == {**options, "val_fraction": val, "test_fraction": test}
         and (directory / MANIFEST_FILE).is_file()
     )
 
@@ -252,7 +289,7 @@ def _load_result(directory: Path) -> ImportResult:
     if not report_path.is_file():
         raise DataError(f"{directory} has no {REPORT_JSON}: the import did not finish; import again")
     report = json.loads(report_path.read_text())
-    manifest = pd.read_parquet(directory / MANIFEST_FILE)
+    manifest = read_manifest(directory / MANIFEST_FILE)
     excluded_path = directory / EXCLUDED_FILE
     excluded = (
         pd.read_parquet(excluded_path) if excluded_path.is_file() else pd.DataFrame(columns=EXCLUDED_COLUMNS)

@@ -12,7 +12,10 @@ from rich.text import Text
 
 def render_report(report: dict) -> list[RenderableType]:
     """The report as rich renderables, in reading order."""
-    parts: list[RenderableType] = [_summary(report), _balance(report), _checks(report)]
+    parts: list[RenderableType] = [_summary(report), _balance(report)]
+    if report.get("sources"):
+        parts.append(_sources(report))
+    parts.append(_checks(report))
     if report["unreadable"]["examples"]:
         parts.append(_unreadable(report))
     parts.append(_shortcuts(report))
@@ -48,9 +51,10 @@ def _summary(report: dict) -> Table:
     table.add_row("Other files skipped", f"{counts['skipped']:,}")
     table.add_row("Kept", f"{counts['kept']:,}")
     table.add_row("Excluded", f"{counts['excluded']:,} ({_by(counts['excluded_by_reason'])})")
+    stratum = "label and source" if report.get("sources") else "label"
     if split.get("carved_val"):
         carved = (
-            f"carved from train: {split['val_fraction']:.0%} of each label, seed {split['seed']} "
+            f"carved from train: {split['val_fraction']:.0%} of each {stratum}, seed {split['seed']} "
             f"({split['moved_to_val']:,} rows)"
         )
     else:
@@ -59,7 +63,7 @@ def _summary(report: dict) -> Table:
     if split.get("carved_test"):
         table.add_row(
             "Test split",
-            f"carved from train: {split['test_fraction']:.0%} of each label, seed {split['seed'] + 1} "
+            f"carved from train: {split['test_fraction']:.0%} of each {stratum}, seed {split['seed'] + 1} "
             f"({split['moved_to_test']:,} rows)",
         )
     table.add_row("Dataset hash", report["dataset_hash"][:16])
@@ -79,6 +83,21 @@ def _balance(report: dict) -> Table:
         total = sum(counts.values())
         cells = [f"{counts.get(label, 0):,}" for label in labels]
         table.add_row(split, *cells, f"{total:,}", f"{max(counts.values()) / total:.1%}")
+    return table
+
+
+def _sources(report: dict) -> Table:
+    """Rows per source and split, to show every source reached val and test."""
+    sources, generators = report["sources"], report.get("generators", {})
+    title = f"Sources ({len(sources)}; {len(generators)} generators named)"
+    table = Table(title=title, title_justify="left")
+    table.add_column("Source")
+    splits = [split for split in ("train", "val", "test") if any(split in s for s in sources.values())]
+    for split in splits:
+        table.add_column(split, justify="right")
+    for source, by_split in sources.items():
+        cells = [_by(by_split.get(split, {})) for split in splits]
+        table.add_row(escape(source), *cells)
     return table
 
 
@@ -138,31 +157,40 @@ def _shortcuts(report: dict) -> Table | Text:
     thresholds = shortcuts["thresholds"]
     table = Table(
         title=(
-            "Shortcut check: can a non-pixel property predict the label? "
+            "Shortcut check: can a non-pixel property (container or metadata) predict the label? "
             f"(WARN at accuracy +{thresholds['accuracy_lift']:.2f} over the majority "
-            f"baseline {shortcuts['baseline']:.2f}, or ROC-AUC >= {thresholds['auc']:.2f})"
+            f"baseline {shortcuts['baseline']:.2f}, or ROC-AUC >= {thresholds['auc']:.2f}; "
+            "partial: a value found in one label only)"
         ),
         title_justify="left",
     )
-    for column in ("Property", "Metric", "Score", "Baseline", "Distinct", "Status", "Detail"):
+    for column in ("Property", "Metric", "Score", "Baseline", "AUC", "Distinct", "Status", "Detail"):
         table.add_column(
             column,
             justify="left" if column in ("Property", "Metric", "Status", "Detail") else "right",
         )
     for entry in shortcuts["properties"]:
-        status = Text("WARN", style="bold red") if entry["warn"] else Text("ok", style="green")
-        if entry["constant"]:
-            status = Text("constant")
         table.add_row(
             entry["property"],
             entry["metric"],
             f"{entry['score']:.3f}",
             f"{entry['baseline']:.3f}",
+            f"{entry.get('auc', entry['score']):.3f}",
             f"{entry['distinct']:,}",
-            status,
+            _status(entry),
             escape(entry["detail"]),
         )
     return table
+
+
+def _status(entry: dict) -> Text:
+    if entry["constant"]:
+        return Text("constant")
+    if entry["warn"]:
+        return Text("WARN", style="bold red")
+    if entry.get("tells"):
+        return Text("partial", style="yellow")
+    return Text("ok", style="green")
 
 
 def _warnings(report: dict) -> list[str]:

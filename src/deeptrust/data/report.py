@@ -57,6 +57,8 @@ def build_report(
         "modes": _counts(readable["mode"]),
         "non_rgb": _counts(readable.loc[readable["mode"] != "RGB", "mode"]),
         "class_balance": class_balance(kept),
+        "sources": source_balance(kept),
+        "generators": _counts(kept.loc[kept["generator"] != "", "generator"]),
         "label_conflicts": stats["label_conflicts"],
         "leaks": {**stats["leaks"], "flagged_kept": int(kept["leak"].sum())},
         "duplicates": {**stats["duplicates"], "flagged_kept": int(kept["duplicate"].sum())},
@@ -74,6 +76,19 @@ def class_balance(manifest: pd.DataFrame) -> dict[str, dict[str, int]]:
         if len(labels):
             balance[split] = _counts(labels, by_name=True)
     return balance
+
+
+def source_balance(manifest: pd.DataFrame) -> dict[str, dict[str, dict[str, int]]]:
+    """Rows per split and label of each source, for sources that name one (empty otherwise)."""
+    named = manifest[manifest["source"] != ""]
+    return {
+        str(source): {
+            split: _counts(rows.loc[rows["split"] == split, "label"], by_name=True)
+            for split in SPLITS
+            if (rows["split"] == split).any()
+        }
+        for source, rows in named.groupby("source", sort=True)
+    }
 
 
 def _counts(values: pd.Series, *, by_name: bool = False) -> dict[str, int]:

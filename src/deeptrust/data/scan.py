@@ -1,4 +1,5 @@
-"""Per-file facts for the manifest: content hash, size, format, dimensions, mode, EXIF, JPEG tables.
+"""Per-file facts for the manifest: content hash, size, format, dimensions, mode, JPEG tables and
+every piece of metadata the file carries (:mod:`deeptrust.data._metadata`).
 
 Each file is read once, hashed, and fully decoded so that truncated files are caught here rather
 than in the middle of training. Work runs in a process pool because decoding is CPU-bound.
@@ -22,6 +23,7 @@ from PIL import Image, ImageFile, UnidentifiedImageError
 
 from deeptrust._progress import create_progress
 from deeptrust.data._jpeg import estimate_quality, hash_tables
+from deeptrust.data._metadata import METADATA_COLUMNS, METADATA_DEFAULTS, read_metadata
 from deeptrust.imageio import FORMAT_ALIASES, SUPPORTED_FORMATS
 
 SCAN_COLUMNS = (
@@ -34,13 +36,15 @@ SCAN_COLUMNS = (
     "exif",
     "jpeg_quality",
     "qtable_hash",
+    *METADATA_COLUMNS,
     "error",
 )
 CHUNKSIZE = 256
 # Below this many files, starting worker processes costs more than it saves.
 SERIAL_BELOW = 512
 
-ScanRow = tuple[str, int, str, int, int, str, bool, int, str, str]
+ScanRow = tuple  # SCAN_COLUMNS order
+_NO_METADATA = tuple(METADATA_DEFAULTS.values())
 
 
 class _Unreadable(Exception):
@@ -62,7 +66,7 @@ def _strict_decoding() -> Iterator[None]:
         ImageFile.LOAD_TRUNCATED_IMAGES = previous
 
 
-def _read_image(data: bytes, max_pixels: int) -> tuple[str, int, int, str, bool, int, str]:
+def _read_image(data: bytes, max_pixels: int) -> tuple:
     with warnings.catch_warnings(), _strict_decoding():
         warnings.simplefilter("ignore", Image.DecompressionBombWarning)
         with Image.open(io.BytesIO(data)) as img:
@@ -76,7 +80,8 @@ def _read_image(data: bytes, max_pixels: int) -> tuple[str, int, int, str, bool,
             # Read after load(): PNG and WebP may keep EXIF after the pixel data.
             exif = bool(img.info.get("exif"))
             tables = getattr(img, "quantization", None) or {}
-    return fmt, width, height, mode, exif, estimate_quality(tables), hash_tables(tables)
+            metadata = read_metadata(img, data, fmt)
+    return (fmt, width, height, mode, exif, estimate_quality(tables), hash_tables(tables), *metadata)
 
 
 def _describe(exc: BaseException, size: int) -> str:
@@ -95,13 +100,13 @@ def scan_file(path: str, max_pixels: int = 50_000_000) -> ScanRow:
     try:
         data = Path(path).read_bytes()
     except OSError as exc:
-        return ("", 0, "", 0, 0, "", False, -1, "", f"missing: {exc.strerror or exc}")
+        return ("", 0, "", 0, 0, "", False, -1, "", *_NO_METADATA, f"missing: {exc.strerror or exc}")
     digest = hashlib.sha256(data).hexdigest()
     try:
-        fmt, width, height, mode, exif, quality, qhash = _read_image(data, max_pixels)
+        facts = _read_image(data, max_pixels)
     except Exception as exc:  # one odd file must not abort a 100k-file import; it is reported
-        return (digest, len(data), "", 0, 0, "", False, -1, "", _describe(exc, len(data)))
-    return (digest, len(data), fmt, width, height, mode, exif, quality, qhash, "")
+        return (digest, len(data), "", 0, 0, "", False, -1, "", *_NO_METADATA, _describe(exc, len(data)))
+    return (digest, len(data), *facts, "")
 
 
 def scan_files(
@@ -125,4 +130,12 @@ def scan_files(
                     rows.append(row)
                     bar.advance(task)
     table = pd.DataFrame(rows, columns=list(SCAN_COLUMNS))
-    return table.astype({"bytes": "int64", "width": "int64", "height": "int64", "exif": "bool"})
+    return table.astype(
+        {
+            "bytes": "int64",
+            "width": "int64",
+            "height": "int64",
+            "exif": "bool",
+            **{column: type(value) for column, value in METADATA_DEFAULTS.items()},
+        }
+    )

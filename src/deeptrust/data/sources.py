@@ -1,9 +1,12 @@
 """Enumerate the image files of a dataset source: a folder, a tar archive or a CSV.
 
 Folders and archives use the ImageFolder layout, ``[split/]label/*.ext``, optionally under one
-wrapper folder (``cifake/train/REAL/...``). A CSV lists ``path,label[,split][,source]`` with paths
-relative to the CSV's folder. Files that are not taken are returned with a reason, never dropped.
-This module reads names only; the image bytes are read by :mod:`deeptrust.data.scan`.
+wrapper folder (``cifake/train/REAL/...``), unless they hold a manifest (``manifest.csv``, or the
+one CSV with ``path`` and ``label`` columns) at their top or inside the wrapper: then that lists the
+files, as a CSV given directly does. A CSV lists ``path,label[,split][,source][,generator]`` with
+paths relative to the CSV's folder; other columns (provenance such as original size or licence)
+are ignored, never used as features. Files that are not taken are returned with a reason, never
+dropped. This module reads names only; the image bytes are read by :mod:`deeptrust.data.scan`.
 """
 
 from __future__ import annotations
@@ -26,8 +29,14 @@ SPLIT_ALIASES = {
     "valid": "val",
     "test": "test",
 }
-FILE_COLUMNS = ["path", "relpath", "label", "split", "source"]
-LAYOUT_HELP = "expected [split/]label/*.jpg folders, a .tar/.tar.gz/.tgz of them, or a .csv"
+FILE_COLUMNS = ["path", "relpath", "label", "split", "source", "generator"]
+# Optional CSV columns taken into the manifest; any other column is provenance and ignored.
+CSV_OPTIONAL = ("split", "source", "generator")
+MANIFEST_NAME = "manifest.csv"
+LAYOUT_HELP = (
+    "expected [split/]label/*.jpg folders, a .tar/.tar.gz/.tgz of them, or a .csv "
+    "(path,label[,split][,source][,generator])"
+)
 
 
 @dataclass(frozen=True, eq=False)
@@ -35,7 +44,7 @@ class Source:
     origin: Path  # what the user named, absolute
     kind: str  # "folder", "archive" or "csv"
     root: Path  # the folder that relpaths are relative to
-    layout: str  # "labels", "splits" or "csv"
+    layout: str  # "labels", "splits", "csv" or "manifest" (a folder or archive with a manifest CSV)
     files: pd.DataFrame  # FILE_COLUMNS; split is "" when the source has none
     skipped: pd.DataFrame  # relpath, reason
 
@@ -101,6 +110,9 @@ def _hidden(name: str) -> bool:
 
 
 def _from_folder(origin: Path, root: Path, *, kind: str) -> Source:
+    manifest = find_manifest(root)
+    if manifest is not None:
+        return _from_csv(manifest, origin=origin, root=root, kind=kind)
     relpaths = [rel for rel, _ in _walk(root)]
     depth = _wrapper_depth(root)
     inner = [rel.split("/")[depth:] for rel in relpaths]
@@ -115,7 +127,7 @@ def _from_folder(origin: Path, root: Path, *, kind: str) -> Source:
             split, label = SPLIT_ALIASES[parts[0].lower()], parts[1]
         else:
             split, label = "", parts[0]
-        rows.append((os.path.join(base, rel), rel, label, split, ""))
+        rows.append((os.path.join(base, rel), rel, label, split, "", ""))
     files = pd.DataFrame(rows, columns=FILE_COLUMNS)
     _require_images(files, skipped, origin)
     return Source(origin, kind, root, layout, files, pd.DataFrame(skipped, columns=["relpath", "reason"]))
@@ -150,7 +162,39 @@ def _require_images(files: pd.DataFrame, skipped: list[tuple[str, str]], origin:
         raise DataError(f"no image files found in {origin}{detail}; {LAYOUT_HELP}")
 
 
-def _from_csv(csv: Path) -> Source:
+def find_manifest(root: Path) -> Path | None:
+    """The manifest CSV at the top of ``root`` or inside its single wrapper folders, if any."""
+    here = root
+    while True:
+        found = _manifest_in(here)
+        if found is not None:
+            return found
+        children = [c for c in here.iterdir() if not _hidden(c.name)]
+        if len(children) != 1 or not children[0].is_dir():
+            return None
+        here = children[0]
+
+
+def _manifest_in(folder: Path) -> Path | None:
+    csvs = sorted(
+        c for c in folder.iterdir() if c.suffix.lower() == ".csv" and not _hidden(c.name) and c.is_file()
+    )
+    named = [c for c in csvs if c.name.lower() == MANIFEST_NAME]
+    if named:
+        return named[0]
+    listings = [c for c in csvs if {"path", "label"} <= _header(c)]
+    return listings[0] if len(listings) == 1 else None
+
+
+def _header(csv: Path) -> set[str]:
+    try:
+        columns = pd.read_csv(csv, nrows=0, dtype=str).columns
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError):
+        return set()
+    return {str(column).strip().lower() for column in columns}
+
+
+def _read_listing(csv: Path) -> pd.DataFrame:
     try:
         table = pd.read_csv(csv, dtype=str, keep_default_na=False, skipinitialspace=True)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
@@ -160,30 +204,56 @@ def _from_csv(csv: Path) -> Source:
     if missing:
         raise DataError(
             f"{csv.name} lacks column(s) {', '.join(sorted(missing))}: expected a header "
-            f"path,label[,split][,source]; found {', '.join(table.columns) or 'no columns'}"
+            f"path,label[,split][,source][,generator]; found {', '.join(table.columns) or 'no columns'}"
         )
     for column in ("path", "label"):
         _require_filled(table[column].str.strip(), column, csv)
-    relpaths = table["path"].str.strip()
+    return table
+
+
+def _from_csv(
+    csv: Path, *, origin: Path | None = None, root: Path | None = None, kind: str = "csv"
+) -> Source:
+    """Files listed by ``csv``; inside a folder or archive (``root``) they must stay inside it."""
+    root = root or csv.parent
+    table = _read_listing(csv)
+    listed = table["path"].str.strip()
+    paths = listed.map(lambda rel: os.path.normpath(csv.parent / rel))
+    if kind == "csv":
+        relpaths, inside = listed, pd.Series(True, index=listed.index)
+    else:  # relative to the folder or extraction, as for ImageFolder layouts
+        relpaths = paths.map(lambda path: Path(os.path.relpath(path, root)).as_posix())
+        inside = ~relpaths.str.startswith("../") & ~listed.map(os.path.isabs)
     suffixes = relpaths.map(lambda rel: os.path.splitext(rel)[1].lower())
-    taken = suffixes.isin(IMAGE_EXTENSIONS)
-    skipped = pd.DataFrame(
-        {
-            "relpath": relpaths[~taken],
-            "reason": "extension " + suffixes[~taken] + " is not an image type",
-        }
+    taken = inside & suffixes.isin(IMAGE_EXTENSIONS)
+    reasons = ("extension " + suffixes + " is not an image type").where(
+        inside, "points outside the dataset folder"
     )
+    skipped = pd.DataFrame({"relpath": relpaths[~taken], "reason": reasons[~taken]})
+    if kind != "csv":
+        skipped = pd.concat([skipped, _unlisted(root, csv, set(relpaths))], ignore_index=True)
     files = pd.DataFrame(
         {
-            "path": [os.path.normpath(csv.parent / rel) for rel in relpaths[taken]],
+            "path": paths[taken],
             "relpath": relpaths[taken],
             "label": table["label"].str.strip()[taken],
             "split": _csv_splits(table, csv)[taken],
-            "source": table["source"].str.strip()[taken] if "source" in table else "",
+            **{
+                column: table[column].str.strip()[taken] if column in table else ""
+                for column in CSV_OPTIONAL[1:]
+            },
         }
     ).reset_index(drop=True)
     _require_images(files, list(skipped.itertuples(index=False, name=None)), csv)
-    return Source(csv, "csv", csv.parent, "csv", files, skipped.reset_index(drop=True))
+    layout = "csv" if kind == "csv" else "manifest"
+    return Source(origin or csv, kind, root, layout, files, skipped.reset_index(drop=True))
+
+
+def _unlisted(root: Path, csv: Path, listed: set[str]) -> pd.DataFrame:
+    """Files of the folder that its manifest does not list (the manifest itself aside)."""
+    own = Path(os.path.relpath(csv, root)).as_posix()
+    rows = [(rel, f"not listed in {csv.name}") for rel, _ in _walk(root) if rel not in listed and rel != own]
+    return pd.DataFrame(rows, columns=["relpath", "reason"])
 
 
 def _require_filled(values: pd.Series, column: str, csv: Path) -> None:

@@ -1,7 +1,10 @@
-"""Seeded, stratified carving of a validation split out of train, for sources that have none.
+"""Seeded, stratified carving of a validation (or test) split out of train, for sources that have none.
 
-Rows with the same content move together (grouped by sha256), so kept duplicates can never sit
-on both sides. The result depends only on the rows, the fraction and the seed.
+Strata are (label, source): a pack of many sources keeps every source in every split, in proportion,
+so per-source metrics exist on val and test. Rows without a source form one stratum per label, which
+is exactly the label-only split of earlier imports (same seed, same rows moved). Rows with the same
+content move together (grouped by sha256), so kept duplicates can never sit on both sides. The result
+depends only on the rows, the fraction and the seed.
 """
 
 from __future__ import annotations
@@ -13,22 +16,25 @@ import pandas as pd
 
 
 def carve_validation(table: pd.DataFrame, *, val_fraction: float, seed: int) -> pd.Index:
-    """Index of the ``train`` rows to move to another split: ``val_fraction`` of each label's contents.
+    """Index of the ``train`` rows to move to another split: ``val_fraction`` of each stratum's contents.
 
+    A stratum is a (label, source) pair; ``table`` without a ``source`` column is split by label.
     Also carves a test split (``import_dataset(test_fraction=...)``) for sources that have none.
     """
     train = table[table["split"] == "train"].sort_values("relpath", kind="stable")
     if train.empty or val_fraction <= 0:
         return train.index[:0]
+    sources = train.get("source", "")
     contents = (
-        train.groupby("sha256", sort=False)
-        .agg(label=("label", "first"), first=("relpath", "min"))
+        train.assign(stratum_source=sources)
+        .groupby("sha256", sort=False)
+        .agg(label=("label", "first"), source=("stratum_source", "first"), first=("relpath", "min"))
         .sort_values("first", kind="stable")
     )
     rng = np.random.default_rng(seed)
     chosen: list[str] = []
-    for label in sorted(contents["label"].unique()):
-        members = contents.index[contents["label"] == label]
+    for label, source in sorted(set(zip(contents["label"], contents["source"], strict=True))):
+        members = contents.index[(contents["label"] == label) & (contents["source"] == source)]
         take = val_count(len(members), val_fraction)
         chosen.extend(members[rng.permutation(len(members))[:take]])
     return train.index[train["sha256"].isin(chosen)]
