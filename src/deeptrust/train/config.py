@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from deeptrust.card import IMAGENET_MEAN, IMAGENET_STD
 
@@ -21,13 +21,34 @@ class ModelConfig(_Strict):
     dropout: float | None = None  # None keeps the family's default
 
 
-class DataConfig(_Strict):
+class DataSourceConfig(_Strict):
+    """One of several datasets combined into one training set (``data.sources``)."""
+
     source: str  # folder, .tar.gz, CSV or an imported dataset name
+    name: str | None = None  # its dataset name under <home>/datasets (None: derived from the path)
+    val_fraction: float | None = Field(None, gt=0, lt=1)  # None: 0.15 if the source has no split, else 0.1
+    test_fraction: float | None = Field(None, ge=0, lt=1)  # None: 0.2 if the source has no split, else 0
+    split_seed: int = 0
+
+
+class DataConfig(_Strict):
+    source: str | None = None  # folder, .tar.gz, CSV or an imported dataset name; or `sources`:
+    # several datasets, each split as its own import, combined and de-duplicated across them
+    # (deeptrust.data.combine: a copy in two datasets is kept once, test > val > train)
+    sources: tuple[DataSourceConfig, ...] = ()
     val_fraction: float = Field(0.1, gt=0, lt=1)  # carved from train when the source has no val split
     test_fraction: float = Field(0.0, ge=0, lt=1)  # carved from train first when the source has no test
     split_seed: int = 0
     limit_per_split: int | None = None  # seeded subsample per split, for smoke runs
     real_class: str = "REAL"
+
+    @model_validator(mode="after")
+    def _one_source(self) -> DataConfig:
+        if (self.source is None) == (not self.sources):
+            raise ValueError(
+                "data needs exactly one of `source` (a dataset) or `sources` (datasets to combine)"
+            )
+        return self
 
 
 class InputConfig(_Strict):

@@ -67,17 +67,22 @@ def preprocessing_of(config: TrainConfig) -> Preprocessing:
 
 
 def prepare_data(config: TrainConfig, settings: Settings, show: bool) -> dict[str, Any]:
-    from deeptrust.data import ensure_dataset
+    from deeptrust.data import ensure_combined, ensure_dataset
+    from deeptrust.data.combine import describe_combined
 
     d = config.data
-    dataset = ensure_dataset(
-        d.source,
-        name=config.name,
-        val_fraction=d.val_fraction,
-        test_fraction=d.test_fraction,
-        seed=d.split_seed,
-        progress=show,
-    )
+    if d.sources:  # several datasets, each split as imported, de-duplicated across them
+        dataset = ensure_combined([s.model_dump() for s in d.sources], name=config.name, progress=show)
+        print(describe_combined(dataset))
+    else:
+        dataset = ensure_dataset(
+            d.source,
+            name=config.name,
+            val_fraction=d.val_fraction,
+            test_fraction=d.test_fraction,
+            seed=d.split_seed,
+            progress=show,
+        )
     manifest = dataset.manifest
     if d.limit_per_split:
         shuffled = manifest.sample(frac=1.0, random_state=config.seed)
@@ -324,6 +329,7 @@ def _finish(model, out, config, data, val_x, owner, state, tracker) -> dict[str,
             "name": data["dataset"].name,
             "hash": data["dataset"].dataset_hash,
             "source": config.data.source,
+            **({"parts": data["dataset"].parts} if config.data.sources else {}),
             "options": {
                 "val_fraction": config.data.val_fraction,
                 "test_fraction": config.data.test_fraction,
