@@ -3,6 +3,8 @@
 import base64
 import concurrent.futures as cf
 import io
+import shutil
+import subprocess
 import threading
 import time
 import uuid
@@ -293,3 +295,53 @@ def test_concurrent_explains_hold_at_most_decode_threads_decoded_images():
             codes = list(pool.map(lambda _: c.post("/v1/explain", files=image).status_code, range(6)))
     assert codes == [200] * 6 and held[0] == 0
     assert peak[0] <= 2
+
+
+class PrivateRedis:
+    """A redis-server of this test's own on a free port, so it can be stopped without touching CI's."""
+
+    def __init__(self, folder):
+        self.port, self.folder, self.proc = free_port(), folder, None
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        assert shutil.which("redis-server"), "redis-server is not installed (.ci/run installs it)"
+        args = ["--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
+        self.proc = subprocess.Popen(
+            ["redis-server", *args, "--dir", str(self.folder)], stdout=subprocess.DEVNULL
+        )
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                redis.Redis(port=self.port).ping()
+                return
+            except redis.ConnectionError:
+                time.sleep(0.05)
+        raise TimeoutError(f"redis-server on port {self.port} did not start")
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(10)
+
+
+def test_redis_going_down_answers_503_and_coming_back_recovers(isolated_home, tmp_path):
+    _, key = KeyStore(isolated_home / "api_keys.json").create("outage")
+    server = PrivateRedis(tmp_path)
+    server.start()
+    try:
+        with TestClient(create_app(limited_settings(burst=10, redis_url=server.url))) as c:
+
+            def predict():
+                return c.post("/v1/predict", content=jpeg_bytes(), headers=bearer(key))
+
+            assert predict().status_code == 200
+            server.stop()
+            down = predict()
+            assert down.status_code == 503 and down.headers["content-type"] == "application/problem+json"
+            assert down.headers["retry-after"] == "5"
+            server.start()
+            assert predict().status_code == 200  # the same client reconnects: no restart needed
+            assert "deeptrust_rate_limit_unavailable_total 1.0" in c.get("/metrics").text
+    finally:
+        server.stop()
