@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import logging
 import math
 from collections.abc import Awaitable, Callable
 from typing import Annotated
@@ -19,8 +18,6 @@ from deeptrust.serve.runtime import Decoded, ModelRuntime
 from deeptrust.serve.service import Service
 
 IMAGE_TYPES = ("image/", "application/octet-stream")
-
-log = logging.getLogger("deeptrust.serve")
 
 
 def get_service(request: Request) -> Service:
@@ -63,14 +60,13 @@ async def charge(request: Request, service: Service, principal: Principal, *, im
         )
     try:
         decision = await limiter.hit(key, images)
-    except RateLimitUnavailableError as exc:
+    except RateLimitUnavailableError as exc:  # the limiter logs the outage, with Redis's address
         service.metrics.rate_limit_unavailable.inc()
         if service.settings.rate_limit_fail_open:
-            log.warning("rate limit not checked, request let through (fail open): %s", exc)
             return
         raise Problem(
-            503, f"rate limits cannot be checked ({exc}); retry shortly", headers={"Retry-After": "5"},
-            type_="rate-limit-unavailable",
+            503, "rate limits cannot be checked right now (their store does not answer); retry shortly",
+            headers={"Retry-After": "5"}, type_="rate-limit-unavailable",
         ) from exc  # fmt: skip
     if not decision.allowed:
         service.metrics.rate_limited.inc()

@@ -10,11 +10,14 @@ refuses the request (fail closed, the default) or lets it through unlimited (fai
 
 from __future__ import annotations
 
+import logging
 import math
 import threading
 import time
 from dataclasses import dataclass
 from typing import Protocol
+
+log = logging.getLogger("deeptrust.serve")
 
 REDIS_TIMEOUT_S = 0.5  # connect and reply; a rate-limit check must not hang a request on a dead Redis
 
@@ -86,6 +89,7 @@ class RedisRateLimiter:
             url, socket_connect_timeout=REDIS_TIMEOUT_S, socket_timeout=REDIS_TIMEOUT_S
         )
         self._script = self.client.register_script(_TOKEN_BUCKET_LUA)
+        self._down = False  # logged once per outage, not once per request
 
     async def hit(self, key: str, cost: int = 1) -> Decision:
         import redis
@@ -93,7 +97,15 @@ class RedisRateLimiter:
         try:
             allowed, tokens = await self._script(keys=[self.prefix + key], args=[self.rate, self.burst, cost])
         except (redis.RedisError, OSError) as exc:
+            if not self._down:
+                log.error(
+                    "rate limits cannot be checked: Redis does not answer (%s: %s)", type(exc).__name__, exc
+                )
+            self._down = True
             raise RateLimitUnavailableError(f"Redis did not answer: {type(exc).__name__}: {exc}") from exc
+        if self._down:
+            self._down = False
+            log.warning("Redis answers again: rate limits are checked")
         return _decision(bool(int(allowed)), float(tokens), self.rate, cost)
 
     async def close(self) -> None:
