@@ -176,6 +176,10 @@ def test_rate_limit_answers_429_with_retry_after(isolated_home, redis_url):
         assert int(codes[2].headers["retry-after"]) >= 1
         assert codes[2].json()["type"].endswith("rate-limited")
         assert "deeptrust_rate_limited_total 1.0" in c.get("/metrics").text
+        subject = c.app.state.service.keys.verify(key).subject
+    if redis_url:  # the bucket lives in Redis, not in this process: empty after the two tokens taken
+        tokens = redis.Redis.from_url(redis_url).hget(f"deeptrust:ratelimit:{subject}", "tokens")
+        assert tokens is not None and float(tokens) < 1
 
 
 def test_redis_rate_limit_is_one_bucket_for_every_app(isolated_home):
