@@ -7,9 +7,10 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Annotated
 
-from pydantic import AliasChoices, Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import AliasChoices, Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 # The repository's own models/ folder, where the shipped models live next to the source tree.
 BUNDLED_MODELS = Path(__file__).resolve().parents[2] / "models"
@@ -53,7 +54,16 @@ class Settings(BaseSettings):
     max_batch_images: int = Field(default=32, ge=1)  # images per /v1/predict/batch request
     # Auth: "auto" requires credentials unless the server listens on loopback only.
     auth: str = Field(default="auto", pattern="^(auto|required|off)$")
-    jwt_secret: str = ""  # HS256 shared secret
+    # Anonymous loopback callers are users; true gives them every role (a single-user laptop only).
+    local_admin: bool = False
+    # Host names the server answers to (comma-separated; "*" any, "*.example.com" a domain); empty:
+    # localhost, 127.0.0.1, ::1 and `host` itself when it names one address. Other Hosts get 400.
+    allowed_hosts: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    # Directories beyond `model_paths` from which POST /v1/models/reload may load a model by path.
+    reload_allow_dirs: list[Path] = Field(default_factory=list)
+    # /docs and /redoc (Swagger UI and ReDoc load their scripts from a CDN): None = loopback callers only.
+    docs: bool | None = None
+    jwt_secret: str = ""  # HS256 shared secret, at least 32 bytes
     jwt_public_key: str = ""  # RS256 public key (PEM text or a path to a PEM file)
     jwt_audience: str = ""  # checked when set
     jwt_issuer: str = ""  # checked when set
@@ -69,6 +79,23 @@ class Settings(BaseSettings):
     database_url: str = ""  # SQLAlchemy URL; empty: SQLite file under `home`
     feedback_retention_days: int = Field(default=365, ge=0)  # images kept this long; 0 keeps forever
     review_band: float = Field(default=0.1, ge=0, le=1)  # |p_ai - threshold| below this → review queue
+
+    @field_validator("allowed_hosts", mode="before")
+    @classmethod
+    def _split_hosts(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [h.strip().lower() for h in value.split(",") if h.strip()]
+        return value
+
+    @field_validator("jwt_secret")
+    @classmethod
+    def _long_jwt_secret(cls, value: str) -> str:
+        if value and len(value.encode()) < 32:
+            raise ValueError(
+                f"DEEPTRUST_JWT_SECRET is {len(value.encode())} bytes; HS256 needs at least 32 (RFC 7518 "
+                "§3.2): make one with `python -c 'import secrets; print(secrets.token_urlsafe(32))'`"
+            )
+        return value
 
     @property
     def keys_file(self) -> Path:

@@ -35,6 +35,8 @@ def jpeg_bytes(size: int = 64, *, seed: int = 0, quality: int = 90) -> bytes:
 
 def make_settings(**overrides) -> Settings:
     base = {"model": "cifake", "max_wait_ms": 1.0, "runner_threads": 1, "decode_threads": 2}
+    # TestClient's Host is "testserver"; the service answers only to the names it is told (SiteGuard).
+    base["allowed_hosts"] = ["testserver", "localhost", "127.0.0.1", "::1"]
     return Settings(**(base | overrides))
 
 

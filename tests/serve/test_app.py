@@ -103,14 +103,19 @@ def test_models_health_ready_metrics_docs(client):
     assert client.get("/docs").status_code == 200
 
 
-def test_reload_swaps_models_without_dropping_requests(client):
-    before = client.post("/v1/predict", content=jpeg_bytes(), headers={"content-type": "image/jpeg"}).json()
-    r = client.post("/v1/models/reload", json={"model": "photos"})
-    assert r.status_code == 200 and r.json()["name"] == "photos"
-    after = client.post("/v1/predict", content=jpeg_bytes(), headers={"content-type": "image/jpeg"}).json()
-    assert (before["model"]["name"], after["model"]["name"]) == ("cifake", "photos")
-    assert client.post("/v1/models/reload", json={"model": "nope"}).status_code == 404
-    assert "deeptrust_model_reloads_total 1.0" in client.get("/metrics").text
+def test_reload_swaps_models_without_dropping_requests(isolated_home):
+    jpeg = {"content-type": "image/jpeg"}
+    with TestClient(create_app(make_settings(local_admin=True))) as client:  # reloading needs admin
+        before = client.post("/v1/predict", content=jpeg_bytes(), headers=jpeg).json()
+        r = client.post("/v1/models/reload", json={"model": "photos"})
+        assert r.status_code == 200 and r.json()["name"] == "photos"
+        after = client.post("/v1/predict", content=jpeg_bytes(), headers=jpeg).json()
+        assert (before["model"]["name"], after["model"]["name"]) == ("cifake", "photos")
+        assert client.post("/v1/models/reload", json={"model": "nope"}).status_code == 404
+        assert "deeptrust_model_reloads_total 1.0" in client.get("/metrics").text
+
+
+JWT_SECRET = "s3cret-s3cret-s3cret-s3cret-32byte"  # HS256 secrets need at least 32 bytes
 
 
 @pytest.fixture
@@ -118,7 +123,7 @@ def secured(isolated_home):
     """auth=required with one key per role and an HS256 secret."""
     store = KeyStore(isolated_home / "api_keys.json")
     keys = {role: store.create(role, role=role)[1] for role in ("user", "moderator", "admin")}
-    settings = make_settings(auth="required", jwt_secret="s3cret")
+    settings = make_settings(auth="required", jwt_secret=JWT_SECRET)
     with TestClient(create_app(settings)) as c:
         yield c, keys, store
 
@@ -137,7 +142,7 @@ def test_auth_required_refuses_strangers_and_accepts_keys_and_tokens(secured):
     assert c.post("/v1/predict", content=jpeg_bytes(), headers=bearer("x.y.z")).status_code == 401
     x_api_key = {"x-api-key": keys["user"], "content-type": "image/jpeg"}
     assert c.post("/v1/predict", content=jpeg_bytes(), headers=x_api_key).status_code == 200
-    token = jwt.encode({"sub": "bob", "exp": time.time() + 60}, "s3cret", algorithm="HS256")
+    token = jwt.encode({"sub": "bob", "exp": time.time() + 60}, JWT_SECRET, algorithm="HS256")
     assert c.post("/v1/predict", content=jpeg_bytes(), headers=bearer(token)).status_code == 200
     basic = {"authorization": "Basic Zm9vOmJhcg==", "content-type": "image/jpeg"}
     assert c.post("/v1/predict", content=jpeg_bytes(), headers=basic).status_code == 401

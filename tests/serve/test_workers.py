@@ -58,7 +58,8 @@ def metric(text: str, sample_name: str, **labels: str) -> float:
 @pytest.fixture
 def two_workers(server_factory, tmp_path):
     runtime = tmp_path / "runtime"
-    server = server_factory(args=("--workers", "2"), env={"DEEPTRUST_RUNTIME_DIR": str(runtime)})
+    env = {"DEEPTRUST_RUNTIME_DIR": str(runtime), "DEEPTRUST_LOCAL_ADMIN": "true"}  # anonymous reloads
+    server = server_factory(args=("--workers", "2"), env=env)
     return server.wait_ready(), runtime
 
 

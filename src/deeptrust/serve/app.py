@@ -5,15 +5,20 @@ Run it with ``deeptrust serve`` (uvicorn), or mount ``create_app(settings)`` in 
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import importlib.util
+import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
+from fastapi.responses import HTMLResponse, JSONResponse
 
 from deeptrust import __version__
-from deeptrust.serve.middleware import BodyTooLargeError, RequestMiddleware
+from deeptrust.serve.auth import is_local_connection
+from deeptrust.serve.middleware import BodyTooLargeError, RequestMiddleware, SiteGuard, allowed_hosts
 from deeptrust.serve.problems import Problem, install_problem_handlers, problem_response
 from deeptrust.serve.routes import explain, health, models, predict
 from deeptrust.serve.service import Service, build_service
@@ -37,6 +42,8 @@ def create_app(settings: Settings | None = None, *, service: Service | None = No
         version=__version__,
         summary="Tells whether an image is AI-generated, and shows why.",
         lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.service = service
     install_problem_handlers(app)
@@ -51,8 +58,43 @@ def create_app(settings: Settings | None = None, *, service: Service | None = No
     for router in (predict.router, explain.router, models.router, health.router):
         app.include_router(router)
     _mount_extensions(app, service)
+    if settings.docs is not False:
+        _add_docs(app, everyone=settings.docs is True)
+    app.add_middleware(SiteGuard, allowed=allowed_hosts(settings.allowed_hosts, settings.host))
     app.add_middleware(RequestMiddleware, metrics=service.metrics, max_body_bytes=settings.max_body_bytes)
     return app
+
+
+def _add_docs(app: FastAPI, *, everyone: bool) -> None:
+    """/docs (Swagger UI) and /redoc, whose scripts come from a CDN and run on this origin, where the page
+    keeps its API key: by default only for callers on loopback (a local user's own browser)."""
+    swagger = get_swagger_ui_html(openapi_url="/openapi.json", title="deeptrust — API")
+    redoc = get_redoc_html(openapi_url="/openapi.json", title="deeptrust — API", with_google_fonts=False)
+
+    def page(html: HTMLResponse) -> HTMLResponse:
+        return HTMLResponse(
+            bytes(html.body), headers={"Content-Security-Policy": _docs_csp(bytes(html.body))}
+        )
+
+    async def docs(request: Request) -> HTMLResponse:
+        if not (everyone or is_local_connection(request.scope)):
+            raise Problem(404, "the API docs are served to loopback callers only (DEEPTRUST_DOCS=true: all)")
+        return page(swagger if request.url.path == "/docs" else redoc)
+
+    app.add_api_route("/docs", docs, include_in_schema=False)
+    app.add_api_route("/redoc", docs, include_in_schema=False)
+
+
+def _docs_csp(html: bytes) -> str:
+    """The docs pages' policy: the CDN's scripts and this page's own inline script, nothing else."""
+    inline = re.findall(rb"<script>(.*?)</script>", html, flags=re.S)
+    hashes = " ".join(f"'sha256-{base64.b64encode(hashlib.sha256(s).digest()).decode()}'" for s in inline)
+    return (
+        f"default-src 'none'; script-src https://cdn.jsdelivr.net {hashes}; "
+        "style-src https://cdn.jsdelivr.net 'unsafe-inline'; img-src 'self' data: "
+        "https://fastapi.tiangolo.com https://cdn.redoc.ly; connect-src 'self'; worker-src blob:; "
+        "base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+    )
 
 
 def _mount_extensions(app: FastAPI, service: Service) -> None:

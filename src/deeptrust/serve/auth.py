@@ -3,19 +3,24 @@
 API keys look like ``dt_<id>_<secret>``; only the SHA-256 of the whole key is stored (keys are 192-bit
 random, so a slow hash adds nothing), and the plaintext is shown once, at creation.
 Roles: ``user`` (predict, explain, feedback), ``moderator`` (+ review queue), ``admin`` (+ reload).
+Without credentials a caller is anonymous: refused where auth is required, else a ``user`` (every role only
+with ``DEEPTRUST_LOCAL_ADMIN``), and only over a connection that is loopback at both ends.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import ipaddress
 import json
 import os
 import secrets
 import threading
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 ROLES = ("user", "moderator", "admin")
 KEY_PREFIX = "dt_"
@@ -32,7 +37,34 @@ class Principal:
         return any(ROLES.index(r) >= ROLES.index(role) for r in self.roles if r in ROLES)
 
 
-ANONYMOUS = Principal("anonymous", frozenset(ROLES), "anonymous")  # loopback without auth: the local user
+ANONYMOUS = Principal("anonymous", frozenset({"user"}), "anonymous")  # loopback caller without credentials
+LOCAL_ADMIN = Principal("anonymous", frozenset(ROLES), "anonymous")  # the same with DEEPTRUST_LOCAL_ADMIN
+# Set by reverse proxies; a request carrying one came from elsewhere, whatever socket it arrived on.
+FORWARDING_HEADERS = frozenset({b"forwarded", b"x-forwarded-for", b"x-forwarded-host", b"x-real-ip"})
+MIN_HS256_SECRET_BYTES = 32
+
+
+def is_local_connection(scope: Mapping[str, Any]) -> bool:
+    """Whether the peer and the socket it reached are loopback addresses, with no proxy in between.
+
+    This is where the server really listens, whatever ``Settings.host`` says (``uvicorn --host 0.0.0.0``
+    on an app built for 127.0.0.1). A peer that is not an IP address (a unix socket, an in-process test
+    client) tells nothing either way: the settings decide for it, as they do for everyone at start-up.
+    """
+    for address in (scope.get("client"), scope.get("server")):
+        ip = _ip(address[0]) if address else None
+        if ip is not None and not ip.is_loopback:
+            return False
+    return not any(name in FORWARDING_HEADERS for name, _ in scope.get("headers", ()))
+
+
+def _ip(host: object) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    try:
+        ip = ipaddress.ip_address(str(host))
+    except ValueError:
+        return None
+    mapped = getattr(ip, "ipv4_mapped", None)  # ::ffff:127.0.0.1 is loopback too
+    return mapped or ip
 
 
 class AuthError(Exception):
@@ -138,6 +170,11 @@ class JwtVerifier:
         if public_key and not public_key.lstrip().startswith("-----BEGIN"):
             public_key = Path(public_key).read_text()
         self.keys: list[tuple[str, str]] = []
+        if secret and len(secret.encode()) < MIN_HS256_SECRET_BYTES:
+            raise ValueError(
+                f"the HS256 secret is {len(secret.encode())} bytes; it needs at least "
+                f"{MIN_HS256_SECRET_BYTES} (DEEPTRUST_JWT_SECRET)"
+            )
         if secret:
             self.keys.append(("HS256", secret))
         if public_key:
@@ -170,6 +207,21 @@ class JwtVerifier:
             )
         except jwt.InvalidTokenError as exc:
             raise AuthError(f"invalid bearer token: {exc}") from exc
-        roles = claims.get("roles") or str(claims.get("scope", "")).split()
-        roles = frozenset(r for r in roles if r in ROLES) or frozenset({"user"})
+        roles = frozenset(r for r in _claimed_roles(claims) if r in ROLES) or frozenset({"user"})
         return Principal(f"jwt:{claims['sub']}", roles, "jwt")
+
+
+def _claimed_roles(claims: dict[str, Any]) -> list[str]:
+    """``roles`` (a list of strings), else ``scope`` (a space-separated string); anything else is refused."""
+    roles, scope = claims.get("roles"), claims.get("scope", "")
+    if roles:
+        if not isinstance(roles, list) or not all(isinstance(r, str) for r in roles):
+            raise AuthError(
+                f"the token's 'roles' claim must be a list of strings, got {type(roles).__name__}"
+            )
+        return roles
+    if not isinstance(scope, str):
+        raise AuthError(
+            f"the token's 'scope' claim must be a space-separated string, got {type(scope).__name__}"
+        )
+    return scope.split()

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 import typer
+from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
 
@@ -39,7 +40,13 @@ def serve(
         for k, v in {"model": model, "host": host, "port": port, "workers": workers}.items()
         if v is not None
     }
-    settings = Settings(**overrides)  # explicit options win over DEEPTRUST_* variables
+    try:
+        settings = Settings(**overrides)  # explicit options win over DEEPTRUST_* variables
+    except ValidationError as exc:
+        for error in exc.errors():
+            field = ".".join(str(p) for p in error["loc"])
+            console.print(f"[red]error:[/] DEEPTRUST_{field.upper()}: {error['msg']}", soft_wrap=True)
+        raise typer.Exit(2) from exc
     configure_logging(settings.log_level)
     try:
         if settings.workers > 1:

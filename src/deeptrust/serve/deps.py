@@ -11,7 +11,14 @@ from fastapi import Depends, Request
 from starlette.datastructures import UploadFile
 
 from deeptrust.imageio import ImageError, ImageTooLargeError, UnsupportedImageError
-from deeptrust.serve.auth import ANONYMOUS, KEY_PREFIX, AuthError, Principal
+from deeptrust.serve.auth import (
+    ANONYMOUS,
+    KEY_PREFIX,
+    LOCAL_ADMIN,
+    AuthError,
+    Principal,
+    is_local_connection,
+)
 from deeptrust.serve.problems import Problem
 from deeptrust.serve.ratelimit import RateLimitUnavailableError
 from deeptrust.serve.runtime import Decoded, ModelRuntime
@@ -85,9 +92,9 @@ def _identify(request: Request, service: ServiceDep) -> Principal:
         raise _unauthorized(f"expected 'Authorization: Bearer <key or token>', got scheme {scheme!r}")
     token = token.strip() or request.headers.get("x-api-key", "").strip()
     if not token:
-        if service.auth_required:
+        if service.auth_required or not is_local_connection(request.scope):
             raise _unauthorized("credentials required: send 'Authorization: Bearer <API key or JWT>'")
-        return ANONYMOUS
+        return LOCAL_ADMIN if service.settings.local_admin else ANONYMOUS
     try:
         if token.startswith(KEY_PREFIX):
             return service.keys.verify(token)
