@@ -9,11 +9,12 @@ Usage::
     combined.manifest["dataset"]  # which dataset each kept image came from
 
 Each dataset keeps the split its own import gave it. Content found in several datasets (same
-sha256) is kept once: in the most trusted split (test > val > train, so no copy sits in train while
-another is evaluated), then in the dataset listed first. Content with different labels in different
-datasets is dropped everywhere, as the importer does within one dataset. Every dropped row is
-returned with why and which copy stayed. Grouping is by exact content (sha256), as within one
-import; re-encoded or resized copies are not recognised (non-goal: perceptual near-duplicates).
+sha256, or a near copy: dHash at most 3 bits apart, :mod:`deeptrust.data._near`) is kept once: in
+the most trusted split (test > val > train, so no copy sits in train while another is evaluated),
+then in the dataset listed first. Content with different labels in different datasets is dropped
+everywhere, as the importer does within one dataset. Every dropped row is returned with why, whether
+the match was exact or near, and which copy stayed. Near copies are linked across datasets only:
+within one dataset its import's decisions stand. Non-goal: crops or heavy edits of the same photo.
 """
 
 from __future__ import annotations
@@ -23,11 +24,12 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from deeptrust.data._near import near_duplicate_groups
 from deeptrust.data.errors import DataError
 from deeptrust.data.importer import ADDED_COLUMNS, MANIFEST_COLUMNS, ensure_dataset, hash_manifest
 from deeptrust.data.validate import SPLIT_PRIORITY
 
-DROPPED_COLUMNS = [*MANIFEST_COLUMNS, "dataset", "reason", "kept_dataset", "kept_relpath"]
+DROPPED_COLUMNS = [*MANIFEST_COLUMNS, "dataset", "reason", "match", "kept_dataset", "kept_relpath"]
 _EXAMPLES = 10
 
 
@@ -43,39 +45,55 @@ class CombinedDataset:
     parts: list[dict]  # per dataset: name, source, hash, options, rows, kept
 
 
-def combine_manifests(manifests: Mapping[str, pd.DataFrame], *, name: str = "combined") -> CombinedDataset:
+def combine_manifests(
+    manifests: Mapping[str, pd.DataFrame], *, name: str = "combined", near_duplicates: bool = True
+) -> CombinedDataset:
     """One manifest from ``{dataset name: manifest}``, de-duplicated by content across datasets.
 
-    Order matters only for ties: the first dataset listed keeps a copy found in the same split of two.
+    Content is the sha256, and with ``near_duplicates`` also a near copy in another dataset (dHash at
+    most 3 bits apart: the same picture re-encoded or resized). Order matters only for ties: the
+    first dataset listed keeps a copy found in the same split of two.
     """
     if not manifests:
         raise DataError("nothing to combine: give at least one dataset")
     table = _stack(manifests)
-    order = {dataset: i for i, dataset in enumerate(manifests)}
+    table["_group"] = _content_groups(table, near=near_duplicates)
     table["reason"] = ""
-    conflicts = table.groupby("sha256")["label"].transform("nunique") > 1
+    conflicts = table.groupby("_group")["label"].transform("nunique") > 1
     table.loc[conflicts, "reason"] = "label_conflict"
-    live = table[table["reason"] == ""]
-    ranked = live.assign(
-        _split=live["split"].map(SPLIT_PRIORITY).fillna(len(SPLIT_PRIORITY)),
-        _dataset=live["dataset"].map(order),
-    ).sort_values(["sha256", "_split", "_dataset", "relpath"], kind="stable")
-    keeper = ranked.groupby("sha256", sort=False).head(1).set_index("sha256")
-    losers = ranked.index[ranked.duplicated("sha256", keep="first")]
-    kept_split = table.loc[losers, "sha256"].map(keeper["split"])
+    keeper, losers = _choose_copies(table[table["reason"] == ""], order=list(manifests))
+    kept_split = table.loc[losers, "_group"].map(keeper["split"])
     table.loc[losers, "reason"] = (table.loc[losers, "split"] == kept_split).map(
         {True: "duplicate", False: "leak"}
     )
-    table["kept_dataset"] = table["sha256"].map(keeper["dataset"]).where(table["reason"] != "", "")
-    table["kept_relpath"] = table["sha256"].map(keeper["relpath"]).where(table["reason"] != "", "")
-    table["kept_dataset"] = table["kept_dataset"].fillna("")  # label conflicts keep no copy
-    table["kept_relpath"] = table["kept_relpath"].fillna("")
-    manifest = table.loc[table["reason"] == "", [*MANIFEST_COLUMNS, "dataset"]].reset_index(drop=True)
-    dropped = table.loc[table["reason"] != "", DROPPED_COLUMNS].reset_index(drop=True)
+    dropped_rows = table["reason"] != ""
+    for column in ("dataset", "relpath", "sha256"):  # label conflicts keep no copy: ""
+        kept = table["_group"].map(keeper[column]).where(dropped_rows, "")
+        table[f"kept_{column}"] = kept.fillna("")
+    table["match"] = (table["kept_sha256"] == table["sha256"]).map({True: "exact", False: "near"})
+    table.loc[table["kept_sha256"] == "", "match"] = ""
+    manifest = table.loc[~dropped_rows, [*MANIFEST_COLUMNS, "dataset"]].reset_index(drop=True)
+    dropped = table.loc[dropped_rows, DROPPED_COLUMNS].reset_index(drop=True)
     dataset_hash = hash_manifest(manifest)
     report = _report(name, manifests, manifest, dropped, dataset_hash)
     parts = [{"name": dataset, **report["datasets"][dataset]} for dataset in manifests]
     return CombinedDataset(name, manifest, dropped, report, dataset_hash, parts)
+
+
+def _content_groups(table: pd.DataFrame, *, near: bool) -> pd.Series:
+    if not near or not (table["dhash"].fillna("") != "").any():
+        return table["sha256"]
+    return near_duplicate_groups(table["dhash"].fillna(""), exact=table["sha256"], across=table["dataset"])
+
+
+def _choose_copies(live: pd.DataFrame, *, order: list[str]) -> tuple[pd.DataFrame, pd.Index]:
+    """The copy each content group keeps (by group) and the index of the rows it replaces."""
+    ranked = live.assign(
+        _split=live["split"].map(SPLIT_PRIORITY).fillna(len(SPLIT_PRIORITY)),
+        _dataset=live["dataset"].map({dataset: i for i, dataset in enumerate(order)}),
+    ).sort_values(["_group", "_split", "_dataset", "relpath"], kind="stable")
+    keeper = ranked.groupby("_group", sort=False).head(1).set_index("_group")
+    return keeper, ranked.index[ranked.duplicated("_group", keep="first")]
 
 
 def ensure_combined(
@@ -147,12 +165,14 @@ def _report(
             for reason in ("label_conflict", "leak", "duplicate")
         },
         "dropped_by_pair": {str(key): int(value) for key, value in by_pair.items()},
+        "near_matches": int((dropped["match"] == "near").sum()),
         "examples": [
             {
                 "dataset": row.dataset,
                 "relpath": row.relpath,
                 "split": row.split,
                 "reason": row.reason,
+                "match": row.match,
                 "kept": f"{row.kept_dataset}:{row.kept_relpath}" if row.kept_dataset else "",
             }
             for row in dropped.head(_EXAMPLES).itertuples(index=False)

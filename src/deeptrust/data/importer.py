@@ -33,11 +33,11 @@ from deeptrust.settings import get_settings
 
 MANIFEST_COLUMNS = [
     "path", "relpath", "sha256", "bytes", "format", "width", "height", "mode", "label",
-    "split", "source", "generator", "exif", "jpeg_quality", "qtable_hash", *METADATA_COLUMNS,
+    "split", "source", "generator", "exif", "jpeg_quality", "qtable_hash", "dhash", *METADATA_COLUMNS,
     "duplicate", "leak",
 ]  # fmt: skip
 # Columns added after the first release, with the value an older manifest gets on load.
-ADDED_COLUMNS = {"generator": "", **METADATA_DEFAULTS}
+ADDED_COLUMNS = {"generator": "", "dhash": "", **METADATA_DEFAULTS}
 EXCLUDED_COLUMNS = [*MANIFEST_COLUMNS, "reason", "error"]
 MANIFEST_FILE, EXCLUDED_FILE = "manifest.parquet", "excluded.parquet"
 REPORT_JSON, REPORT_TXT = "report.json", "report.txt"

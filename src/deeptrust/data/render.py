@@ -132,6 +132,14 @@ def _checks(report: dict) -> Table:
         ("kept" if keep["keep_leaks"] else f"dropped {leaks['dropped']:,}")
         + f"; {leaks['flagged_kept']:,} kept rows flagged leak",
     )
+    near = report.get("near_duplicates")
+    if near is not None:
+        table.add_row(
+            f"Near copies (dHash <= {near['max_bits']} bits)",
+            f"{near['groups']:,} groups",
+            f"{near['rows']:,} rows; {near['across_splits']:,} in two splits: {_by(near['by_splits'])}",
+            "kept; listed in report.json",
+        )
     table.add_row(
         "Same content, different labels",
         f"{conflicts['contents']:,} contents",

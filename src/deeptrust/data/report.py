@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 
 import pandas as pd
 
+from deeptrust.data._near import MAX_DISTANCE, near_duplicate_groups
 from deeptrust.data.shortcuts import score_shortcuts
 from deeptrust.data.sources import Source
 
@@ -63,6 +64,7 @@ def build_report(
         "leaks": {**stats["leaks"], "flagged_kept": int(kept["leak"].sum())},
         "duplicates": {**stats["duplicates"], "flagged_kept": int(kept["duplicate"].sum())},
         "split": split_info,
+        "near_duplicates": near_duplicates(kept),
         "shortcuts": score_shortcuts(kept),
         "dataset_hash": dataset_hash,
     }
@@ -76,6 +78,30 @@ def class_balance(manifest: pd.DataFrame) -> dict[str, dict[str, int]]:
         if len(labels):
             balance[split] = _counts(labels, by_name=True)
     return balance
+
+
+def near_duplicates(kept: pd.DataFrame) -> dict:
+    """Kept images that are near copies of each other (dHash), and those that sit in two splits.
+
+    Counted, never dropped: a near copy may be a legitimate variant, and dropping would change the
+    split that earlier imports (and the models trained on them) recorded.
+    """
+    groups = near_duplicate_groups(kept["dhash"], exact=kept["sha256"])
+    near = kept.assign(group=groups).groupby("group").filter(lambda rows: rows["sha256"].nunique() > 1)
+    spread = near.groupby("group")["split"].nunique()
+    across = near[near["group"].isin(spread.index[spread > 1])]
+    pairs = across.groupby("group")["split"].agg(lambda splits: "-".join(sorted(set(splits))))
+    return {
+        "max_bits": MAX_DISTANCE,
+        "groups": int(near["group"].nunique()),
+        "rows": len(near),
+        "across_splits": int(across["group"].nunique()),
+        "by_splits": {str(k): int(v) for k, v in pairs.value_counts().sort_index().items()},
+        "examples": [
+            rows["relpath"].head(4).tolist()
+            for _, rows in list(across.groupby("group", sort=False))[:EXAMPLES]
+        ],
+    }
 
 
 def source_balance(manifest: pd.DataFrame) -> dict[str, dict[str, dict[str, int]]]:

@@ -24,6 +24,7 @@ from PIL import Image, ImageFile, UnidentifiedImageError
 from deeptrust._progress import create_progress
 from deeptrust.data._jpeg import estimate_quality, hash_tables
 from deeptrust.data._metadata import METADATA_COLUMNS, METADATA_DEFAULTS, read_metadata
+from deeptrust.data._near import difference_hash
 from deeptrust.imageio import FORMAT_ALIASES, SUPPORTED_FORMATS
 
 SCAN_COLUMNS = (
@@ -36,6 +37,7 @@ SCAN_COLUMNS = (
     "exif",
     "jpeg_quality",
     "qtable_hash",
+    "dhash",  # 64-bit difference hash of the pixels, for near-duplicates (deeptrust.data._near)
     *METADATA_COLUMNS,
     "error",
 )
@@ -81,7 +83,9 @@ def _read_image(data: bytes, max_pixels: int) -> tuple:
             exif = bool(img.info.get("exif"))
             tables = getattr(img, "quantization", None) or {}
             metadata = read_metadata(img, data, fmt)
-    return (fmt, width, height, mode, exif, estimate_quality(tables), hash_tables(tables), *metadata)
+            dhash = difference_hash(img)
+    quality, qhash = estimate_quality(tables), hash_tables(tables)
+    return (fmt, width, height, mode, exif, quality, qhash, dhash, *metadata)
 
 
 def _describe(exc: BaseException, size: int) -> str:
@@ -100,12 +104,12 @@ def scan_file(path: str, max_pixels: int = 50_000_000) -> ScanRow:
     try:
         data = Path(path).read_bytes()
     except OSError as exc:
-        return ("", 0, "", 0, 0, "", False, -1, "", *_NO_METADATA, f"missing: {exc.strerror or exc}")
+        return ("", 0, "", 0, 0, "", False, -1, "", "", *_NO_METADATA, f"missing: {exc.strerror or exc}")
     digest = hashlib.sha256(data).hexdigest()
     try:
         facts = _read_image(data, max_pixels)
     except Exception as exc:  # one odd file must not abort a 100k-file import; it is reported
-        return (digest, len(data), "", 0, 0, "", False, -1, "", *_NO_METADATA, _describe(exc, len(data)))
+        return (digest, len(data), "", 0, 0, "", False, -1, "", "", *_NO_METADATA, _describe(exc, len(data)))
     return (digest, len(data), *facts, "")
 
 
