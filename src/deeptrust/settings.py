@@ -79,6 +79,13 @@ class Settings(BaseSettings):
     database_url: str = ""  # SQLAlchemy URL; empty: SQLite file under `home`
     feedback_retention_days: int = Field(default=365, ge=0)  # images kept this long; 0 keeps forever
     review_band: float = Field(default=0.1, ge=0, le=1)  # |p_ai - threshold| below this → review queue
+    feedback_purge_interval_s: float = Field(default=3600.0, gt=0)  # the server purges this often
+    # Items (flags and borderline images) one caller (key or token subject) may add per 24 h; 0: no cap.
+    feedback_max_per_caller_per_day: int = Field(default=1000, ge=0)
+    # Borderline images waiting to be written (each up to max_body_bytes); beyond either bound they are
+    # dropped and counted in deeptrust_review_dropped_total{reason="queue_full"}.
+    review_queue_max_items: int = Field(default=16, ge=1)
+    review_queue_max_bytes: int = Field(default=64 * 1024 * 1024, gt=0)
 
     @field_validator("allowed_hosts", mode="before")
     @classmethod

@@ -79,7 +79,7 @@ def test_add_feedback_stores_the_image_once_under_its_hash(store: FeedbackStore,
 @pytest.mark.parametrize(
     ("image", "overrides", "message"),
     [
-        (b"%PDF-1.4 not an image", {}, "expected an image"),
+        (b"%PDF-1.4 not an image", {}, "not a recognised image"),
         (b"", {}, "got 0 bytes"),
         (None, {"p_ai": 1.5}, "p_ai must be in [0, 1]"),
         (None, {"p_ai": math.nan}, "p_ai must be in [0, 1]"),

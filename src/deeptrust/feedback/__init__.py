@@ -12,14 +12,22 @@ except ImportError as exc:  # pragma: no cover - depends on the installed extras
     ) from exc
 
 from deeptrust.feedback._export import ExportResult
-from deeptrust.feedback.errors import FeedbackError, ItemNotFoundError, ReviewError
+from deeptrust.feedback.errors import (
+    FeedbackError,
+    FeedbackImageError,
+    FeedbackLimitError,
+    ItemNotFoundError,
+    ReviewError,
+)
 from deeptrust.feedback.models import FeedbackItem, Origin, Status
 from deeptrust.feedback.store import FeedbackStore, PurgeResult, is_borderline
 
 __all__ = [
     "ExportResult",
     "FeedbackError",
+    "FeedbackImageError",
     "FeedbackItem",
+    "FeedbackLimitError",
     "FeedbackStore",
     "ItemNotFoundError",
     "Origin",

@@ -1,11 +1,17 @@
-"""Engines for the feedback store: SQLite files usable from many threads, PostgreSQL via psycopg 3."""
+"""Engines for the feedback store: SQLite files usable from many threads, PostgreSQL via psycopg 3.
+
+On SQLite, SQLAlchemy (not the sqlite3 module) issues BEGIN, so DDL is transactional too, and a
+transaction opened with the execution option ``sqlite_begin="IMMEDIATE"`` takes the database's write
+lock at its start: the store's writers and the purge, in any process, then run one after another, and
+a writer that read first never fails with "database is locked" when it comes to write.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import StaticPool
 
@@ -30,14 +36,26 @@ def create_store_engine(url: str) -> Engine:
     elif not database.startswith("file:"):
         Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
     engine = create_engine(parsed, **kwargs)
-    if not in_memory:
-        event.listen(engine, "connect", _sqlite_wal)
+    event.listen(engine, "connect", _sqlite_wal if not in_memory else _sqlite_manual_begin)
+    event.listen(engine, "begin", _sqlite_begin)
     return engine
 
 
-def _sqlite_wal(dbapi_connection: Any, _record: Any) -> None:
+def _sqlite_manual_begin(dbapi_connection: Any, _record: Any) -> None:
+    dbapi_connection.isolation_level = None  # the sqlite3 module emits no BEGIN of its own
+
+
+def _sqlite_wal(dbapi_connection: Any, record: Any) -> None:
     # WAL lets readers (the review page) run while the service writes borderline items.
+    _sqlite_manual_begin(dbapi_connection, record)
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.close()
+
+
+def _sqlite_begin(connection: Connection) -> None:
+    mode = connection.get_execution_options().get("sqlite_begin", "DEFERRED")
+    if mode not in ("DEFERRED", "IMMEDIATE", "EXCLUSIVE"):
+        raise ValueError(f"sqlite_begin must be DEFERRED, IMMEDIATE or EXCLUSIVE, got {mode!r}")
+    connection.exec_driver_sql(f"BEGIN {mode}")

@@ -1,33 +1,39 @@
 """Content-addressed image files for the feedback store: ``<root>/ab/<sha256>.<ext>``, written once.
 
-Writes are atomic (temporary file, fsync, rename), so a reader never sees half an image and two
-writers of the same content both end with the same complete file. Only the header is parsed here;
-the service has already decoded the image fully before anything reaches the store.
+Every image is fully decoded here, with the pixel cap, by the same decoder the service scores with
+(:func:`deeptrust.imageio.open_image_array`): bytes that are not a whole image under the cap are never
+stored. Writes are atomic (temporary file, fsync, rename, fsync of the folder), so a reader never sees
+half an image and a crash after a write does not lose the file's name. When a file may be deleted is
+decided by the store under a database lock, not here.
 """
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
-import io
 import os
+import re
 import tempfile
-import warnings
+import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from PIL import Image, UnidentifiedImageError
+import numpy as np
 
-from deeptrust.feedback.errors import FeedbackError
-from deeptrust.imageio import FORMAT_ALIASES, SUPPORTED_FORMATS
+from deeptrust.feedback.errors import FeedbackError, FeedbackImageError
+from deeptrust.imageio import FORMAT_ALIASES, SUPPORTED_FORMATS, ImageError, open_image_array, sniff_format
 
 # File extensions the dataset importer recognises, one per format.
 EXTENSIONS = {"JPEG": "jpg", "PNG": "png", "WEBP": "webp", "GIF": "gif", "BMP": "bmp", "TIFF": "tiff"}
+_STORED_NAME = re.compile(r"^([0-9a-f]{64})\.[a-z]+$")
+TMP_GRACE_S = 3600.0  # a writer's temporary file older than this was left by a crash
 
 
 @dataclass(frozen=True)
 class ImageFacts:
-    sha256: str
+    sha256: str  # of the bytes
+    pixels_sha256: str  # of the decoded RGB pixels and their size
     format: str
     width: int
     height: int
@@ -38,24 +44,40 @@ class ImageFacts:
         return f"{self.sha256[:2]}/{self.sha256}.{EXTENSIONS[self.format]}"
 
 
-def read_facts(data: bytes) -> ImageFacts:
-    """Hash and header facts of ``data``; :class:`FeedbackError` when it is not a supported image."""
+def pixels_digest(pixels: np.ndarray) -> str:
+    height, width = pixels.shape[:2]
+    digest = hashlib.sha256(f"rgb8:{width}x{height}:".encode())
+    digest.update(np.ascontiguousarray(pixels, dtype=np.uint8).data)
+    return digest.hexdigest()
+
+
+def read_facts(data: bytes, *, max_pixels: int = 50_000_000) -> ImageFacts:
+    """Decode ``data`` fully (pixel cap ``max_pixels``) and return its facts.
+
+    Raises :class:`FeedbackImageError` (its ``__cause__`` the decoder's ImageError) when it is not a
+    supported image, is corrupt or truncated, or has more than ``max_pixels`` pixels.
+    """
     if not data:
         raise FeedbackError("expected an image (JPEG, PNG, WebP, ...), got 0 bytes")
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            with Image.open(io.BytesIO(data)) as img:
-                fmt, (width, height) = img.format or "", img.size
-                fmt = FORMAT_ALIASES.get(fmt, fmt)
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
-        raise FeedbackError(
-            f"expected an image in one of {', '.join(SUPPORTED_FORMATS)}; "
-            f"{len(data):,} bytes could not be read as one ({exc})"
-        ) from exc
-    if fmt not in EXTENSIONS:
-        raise FeedbackError(f"expected an image in one of {', '.join(SUPPORTED_FORMATS)}, got {fmt}")
-    return ImageFacts(hashlib.sha256(data).hexdigest(), fmt, width, height, len(data))
+        pixels = open_image_array(data, max_pixels=max_pixels)
+    except ImageError as exc:
+        raise FeedbackImageError(f"not stored: {exc}", reason=exc.reason) from exc
+    fmt = sniff_format(data)
+    fmt = FORMAT_ALIASES.get(fmt, fmt)
+    if fmt not in EXTENSIONS:  # the decoder accepts only SUPPORTED_FORMATS; this guards a future one
+        raise FeedbackImageError(f"expected an image in one of {', '.join(SUPPORTED_FORMATS)}, got {fmt}")
+    height, width = pixels.shape[:2]
+    return ImageFacts(hashlib.sha256(data).hexdigest(), pixels_digest(pixels), fmt, width, height, len(data))
+
+
+def _fsync_dir(path: Path) -> None:
+    # A rename or unlink is durable only once the folder holding the name is flushed.
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 class ImageFiles:
@@ -72,7 +94,9 @@ class ImageFiles:
         target = self.path(facts.relpath)
         if target.is_file() and target.stat().st_size == facts.bytes:
             return target
-        target.parent.mkdir(parents=True, exist_ok=True)
+        if not target.parent.is_dir():
+            target.parent.mkdir(parents=True, exist_ok=True)
+            _fsync_dir(self.root)
         fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-", suffix=target.suffix)
         try:
             with os.fdopen(fd, "wb") as out:
@@ -80,6 +104,7 @@ class ImageFiles:
                 out.flush()
                 os.fsync(out.fileno())
             os.replace(tmp, target)
+            _fsync_dir(target.parent)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise
@@ -91,6 +116,29 @@ class ImageFiles:
             path.unlink()
         except FileNotFoundError:
             return False
+        _fsync_dir(path.parent)
         with contextlib.suppress(OSError):  # tidy: drop the two-hex folder once empty
             path.parent.rmdir()
         return True
+
+    def stored(self) -> Iterator[tuple[str, str]]:
+        """(sha256, relpath) of every image file under the root (names this class writes only)."""
+        if not self.root.is_dir():
+            return
+        for folder in self.root.iterdir():
+            if not folder.is_dir() or len(folder.name) != 2:
+                continue
+            for path in folder.iterdir():
+                match = _STORED_NAME.match(path.name)
+                if match and match.group(1)[:2] == folder.name:
+                    yield match.group(1), f"{folder.name}/{path.name}"
+
+    def remove_stale_temporaries(self, *, older_than_s: float = TMP_GRACE_S) -> int:
+        """Delete writers' temporary files left behind by a crash (live writers rename theirs in ms)."""
+        cutoff, removed = time.time() - older_than_s, 0
+        for path in self.root.glob("*/.tmp-*") if self.root.is_dir() else ():
+            with contextlib.suppress(OSError):
+                if path.stat().st_mtime < cutoff:
+                    path.unlink()
+                    removed += 1
+        return removed

@@ -13,3 +13,15 @@ class ReviewError(FeedbackError):
 
 class ItemNotFoundError(FeedbackError, LookupError):
     """No review item has the given id."""
+
+
+class FeedbackImageError(FeedbackError):
+    """Bytes that do not decode as an image under the pixel cap; ``__cause__`` is the ImageError."""
+
+    def __init__(self, message: str, *, reason: str = "invalid_image") -> None:
+        super().__init__(message)
+        self.reason = reason  # deeptrust.imageio's code: unsupported_format, corrupt_image, too_many_pixels
+
+
+class FeedbackLimitError(FeedbackError):
+    """A caller reached DEEPTRUST_FEEDBACK_MAX_PER_CALLER_PER_DAY items in the last 24 hours."""

@@ -4,6 +4,8 @@ An item is born ``pending`` either because a user flagged a result as wrong (``o
 because the service saw ``p_ai`` close to the threshold (``origin=borderline``); a moderator then
 ``approves`` it or ``relabels`` it, which fixes ``final_label``, the label used for retraining.
 Images live on disk, content-addressed; rows hold their path relative to the store's image folder.
+A second table, ``feedback_images``, registers each image file: a row exists while items use the file,
+and writers and the purge lock that row, so processes agree on when a file may be deleted.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 LABEL_LENGTH = 64
 _PENDING_BORDERLINE = text("origin = 'borderline' AND status = 'pending'")
+PIXELS_COLUMN = "pixels_sha256"  # added after the first release: create_schema adds it to older tables
 
 
 class Origin(enum.StrEnum):
@@ -89,6 +92,9 @@ class FeedbackItem(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
     # -- the image (content-addressed: <image_dir>/<sha256[:2]>/<sha256>.<ext>) --
     sha256: Mapped[str] = mapped_column(String(64), index=True)
+    # sha256 of the decoded RGB pixels (and size): the same picture with other trailing bytes or metadata
+    # has a new sha256 but the same pixels_sha256. NULL on rows written before this column existed.
+    pixels_sha256: Mapped[str | None] = mapped_column(String(64), index=True)
     image_path: Mapped[str] = mapped_column(String(255))  # relative to the store's image folder
     image_format: Mapped[str] = mapped_column(String(16))  # PIL's name: JPEG, PNG, WEBP, ...
     width: Mapped[int] = mapped_column(Integer)
@@ -124,6 +130,19 @@ class FeedbackItem(Base):
             sqlite_where=_PENDING_BORDERLINE,
             postgresql_where=_PENDING_BORDERLINE,
         ),
+        # The same for the decoded pixels, so trailing bytes do not make a new item.
+        Index(
+            "uq_feedback_pending_borderline_pixels",
+            "pixels_sha256",
+            "model_version",
+            unique=True,
+            sqlite_where=_PENDING_BORDERLINE,
+            postgresql_where=_PENDING_BORDERLINE,
+        ),
+        Index("ix_feedback_items_who_created_at", "who", "created_at"),  # the per-caller cap counts these
+        # Ids are never reused (SQLite's AUTOINCREMENT; PostgreSQL sequences never reuse), so a stale
+        # /v1/review/{id} cannot act on an item created after a purge.
+        {"sqlite_autoincrement": True},
     )
 
     def to_dict(self) -> dict[str, Any]:
@@ -143,3 +162,14 @@ class FeedbackItem(Base):
             f"FeedbackItem(id={self.id}, origin={self.origin}, status={self.status}, "
             f"sha256={self.sha256[:12]}…, predicted={self.predicted_label}, final={self.final_label})"
         )
+
+
+class FeedbackImage(Base):
+    """One image file of the store. Inserting an item first inserts (or locks) this row; the purge deletes
+    a file only while holding the row's lock and finding no item that uses it, then deletes the row."""
+
+    __tablename__ = "feedback_images"
+
+    sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    image_path: Mapped[str] = mapped_column(String(255))  # relative to the store's image folder
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

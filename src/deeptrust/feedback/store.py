@@ -10,35 +10,34 @@ Usage::
     store.export_imagefolder("fb-out")  # then: deeptrust data import fb-out --name fb
 
 One engine per store and one session per call, so a store is shared by all threads of the service.
-Items come back detached (plain attribute access, no lazy loading). Non-goals: schema migrations
-(``create_schema`` only creates what is missing) and access control (the service checks roles).
+Items come back detached (plain attribute access, no lazy loading). Every image is decoded under the
+pixel cap before it is stored. Non-goals: general schema migrations (``create_schema`` creates what is
+missing and brings the previous version's table up to date, nothing more) and access control (the
+service checks roles).
 """
 
 from __future__ import annotations
 
-import threading
-import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, BinaryIO, Literal, NamedTuple, TypeVar, cast
 
-from sqlalchemy import CursorResult, Select, case, delete, func, select
-from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy import CursorResult, Select, case, delete, func, or_, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from deeptrust.feedback import _checks
+from deeptrust.feedback import _checks, _files, _schema
 from deeptrust.feedback._db import create_store_engine
 from deeptrust.feedback._export import ExportResult, latest_decisions, write_folder, write_tar_gz
 from deeptrust.feedback._images import ImageFacts, ImageFiles, read_facts
-from deeptrust.feedback.errors import FeedbackError, ItemNotFoundError, ReviewError
-from deeptrust.feedback.models import Base, FeedbackItem, Origin, Status, utcnow
+from deeptrust.feedback.errors import FeedbackError, FeedbackLimitError, ItemNotFoundError, ReviewError
+from deeptrust.feedback.models import FeedbackItem, Origin, Status, utcnow
 from deeptrust.settings import Settings, get_settings
 
 REVIEWED = (Status.APPROVED.value, Status.RELABELLED.value)
 MAX_NAME = 200
-_CHUNK = 500  # bound on an IN (...) list
 _Query = TypeVar("_Query", bound=Select[Any])
 
 
@@ -53,35 +52,34 @@ def is_borderline(p_ai: float, threshold: float, band: float) -> bool:
 
 
 class FeedbackStore:
-    def __init__(self, url: str, image_dir: str | Path) -> None:
+    def __init__(
+        self,
+        url: str,
+        image_dir: str | Path,
+        *,
+        max_pixels: int = 50_000_000,
+        max_per_caller_per_day: int = 0,
+    ) -> None:
         self.url = url
         self.engine = create_store_engine(url)
         self.images = ImageFiles(image_dir)
+        self.max_pixels = max_pixels  # images over it are refused, as the service refuses them
+        self.max_per_caller_per_day = max_per_caller_per_day  # items per ``who`` in 24 h; 0: no cap
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
-        # Serialises "is this image still referenced?" against "add a row for this image" within a
-        # process, so that purge never deletes a file a concurrent add has just counted on.
-        self._files_lock = threading.Lock()
 
     @classmethod
     def from_settings(cls, settings: Settings | None = None) -> FeedbackStore:
         settings = settings or get_settings()
-        return cls(settings.resolved_database_url, settings.feedback_dir / "images")
+        return cls(
+            settings.resolved_database_url,
+            settings.feedback_dir / "images",
+            max_pixels=settings.max_image_pixels,
+            max_per_caller_per_day=settings.feedback_max_per_caller_per_day,
+        )
 
     def create_schema(self) -> None:
-        """Create the table and its indices where missing (idempotent; no migrations).
-
-        Several processes (replicas, ``serve --workers``) may start on one fresh database at once; the
-        check-then-create of ``create_all`` races, so a loser that finds the table already made by
-        another process looks again instead of failing.
-        """
-        for attempt in range(3):
-            try:
-                Base.metadata.create_all(self.engine)
-                return
-            except DBAPIError:
-                if attempt == 2:
-                    raise
-                time.sleep(0.05 * (attempt + 1))
+        """Create the tables and indices where missing and migrate older ones (see ``_schema``)."""
+        _schema.create_schema(self.engine)
 
     def close(self) -> None:
         self.engine.dispose()
@@ -94,7 +92,14 @@ class FeedbackStore:
 
     @contextmanager
     def _transaction(self) -> Iterator[Session]:
+        """A write transaction; on SQLite it holds the database's write lock from its start."""
         with self._sessions() as session, session.begin():
+            session.connection(execution_options={"sqlite_begin": "IMMEDIATE"})
+            yield session
+
+    @contextmanager
+    def _reader(self) -> Iterator[Session]:
+        with self._sessions() as session:
             yield session
 
     # -- adding items --
@@ -113,7 +118,11 @@ class FeedbackStore:
         comment: str | None = None,
         class_names: Sequence[str] | None = None,
     ) -> FeedbackItem:
-        """Queue an image a user flagged as wrongly classified. ``class_names`` checks both labels."""
+        """Queue an image a user flagged as wrongly classified. ``class_names`` checks both labels.
+
+        A caller who flags the same picture (same decoded pixels) with the same label again while the
+        first flag is pending gets that item back.
+        """
         corrected = _checks.check_label(corrected_label, "corrected_label", class_names)
         predicted = _checks.check_label(predicted_label, "predicted_label", class_names)
         if corrected == predicted:
@@ -132,7 +141,16 @@ class FeedbackStore:
             who=_checks.check_text(who, "who", MAX_NAME),
             comment=_checks.check_text(comment, "comment", _checks.MAX_COMMENT),
         )
-        return self._insert(item, _read_image(image))
+        data = _read_image(image)
+        facts = read_facts(data, max_pixels=self.max_pixels)
+        same = None
+        if item.who is not None:
+            same = (
+                FeedbackItem.origin == Origin.FLAG,
+                FeedbackItem.who == item.who,
+                FeedbackItem.corrected_label == corrected,
+            )
+        return self._insert(item, data, facts, same)
 
     def add_borderline(
         self,
@@ -143,10 +161,12 @@ class FeedbackStore:
         threshold: float,
         model_name: str,
         model_version: str,
+        who: str | None = None,
     ) -> FeedbackItem:
         """Queue an image whose ``p_ai`` was close to the threshold, unless it is queued already.
 
-        Returns the new item, or the pending borderline item of the same image and model version.
+        Returns the new item, or the pending borderline item of the same picture (same decoded pixels,
+        whatever bytes carried them) and model version. ``who`` is the caller whose prediction it was.
         """
         data = _read_image(image)
         item = FeedbackItem(
@@ -156,38 +176,67 @@ class FeedbackStore:
             threshold=_checks.check_probability(threshold, "threshold"),
             model_name=_checks.check_required(model_name, "model_name", MAX_NAME),
             model_version=_checks.check_required(model_version, "model_version", 100),
+            who=_checks.check_text(who, "who", MAX_NAME),
         )
-        facts = read_facts(data)
-        existing = self._pending_borderline(facts.sha256, item.model_version)
-        if existing is not None:
-            return existing
+        facts = read_facts(data, max_pixels=self.max_pixels)
+        same = (FeedbackItem.origin == Origin.BORDERLINE, FeedbackItem.model_version == item.model_version)
         try:
-            return self._insert(item, data, facts)
-        except IntegrityError:  # another thread or replica queued the same image just now
-            existing = self._pending_borderline(facts.sha256, item.model_version)
+            return self._insert(item, data, facts, same)
+        except IntegrityError:  # another thread or replica queued the same picture just now
+            existing = self._pending(facts, same)
             if existing is None:
                 raise
             return existing
 
-    def _pending_borderline(self, sha256: str, model_version: str) -> FeedbackItem | None:
+    def _pending(
+        self, facts: ImageFacts, same: tuple[Any, ...], session: Session | None = None
+    ) -> FeedbackItem | None:
         query = select(FeedbackItem).where(
-            FeedbackItem.sha256 == sha256,
-            FeedbackItem.model_version == model_version,
-            FeedbackItem.origin == Origin.BORDERLINE,
             FeedbackItem.status == Status.PENDING,
+            or_(FeedbackItem.pixels_sha256 == facts.pixels_sha256, FeedbackItem.sha256 == facts.sha256),
+            *same,
         )
-        with self._sessions() as session:
-            return session.scalars(query).first()
+        if session is not None:
+            return session.scalars(query.order_by(FeedbackItem.id)).first()
+        with self._reader() as reader:
+            return reader.scalars(query.order_by(FeedbackItem.id)).first()
 
-    def _insert(self, item: FeedbackItem, data: bytes, facts: ImageFacts | None = None) -> FeedbackItem:
-        facts = facts or read_facts(data)
-        item.sha256, item.image_path = facts.sha256, facts.relpath
+    def _check_caller_cap(self, session: Session, who: str | None) -> None:
+        cap = self.max_per_caller_per_day
+        if not cap or who is None:
+            return
+        since = utcnow() - timedelta(days=1)
+        query = select(func.count()).where(FeedbackItem.who == who, FeedbackItem.created_at >= since)
+        if int(session.scalar(query) or 0) >= cap:
+            raise FeedbackLimitError(
+                f"{who} has sent {cap:,} review items in the last 24 hours, the most one caller may "
+                "(DEEPTRUST_FEEDBACK_MAX_PER_CALLER_PER_DAY); try again later"
+            )
+
+    def _insert(
+        self, item: FeedbackItem, data: bytes, facts: ImageFacts, same: tuple[Any, ...] | None
+    ) -> FeedbackItem:
+        """Insert ``item`` and its image file in one transaction (see ``_files`` for the protocol).
+
+        Returns the pending item ``same`` matches for this picture instead, when there is one.
+        """
+        item.sha256, item.pixels_sha256, item.image_path = facts.sha256, facts.pixels_sha256, facts.relpath
         item.image_format, item.width, item.height = facts.format, facts.width, facts.height
         item.image_bytes, item.created_at, item.status = facts.bytes, utcnow(), Status.PENDING
-        with self._files_lock:
-            self.images.write(facts, data)
-            with self._transaction() as session:
-                session.add(item)
+        with self._transaction() as session:
+            existing = None if same is None else self._pending(facts, same, session)
+            if existing is not None:
+                return existing
+            self._check_caller_cap(session, item.who)
+            created = _files.claim(session, facts)
+            session.add(item)
+            session.flush()  # a refused row (unique index) fails here, before any file is written
+            try:
+                self.images.write(facts, data)
+            except BaseException:
+                if created:  # no other row uses the file and, holding its row, no one else can start to
+                    self.images.delete(facts.relpath)
+                raise
         return item
 
     # -- reading --
@@ -298,30 +347,21 @@ class FeedbackStore:
             return list(session.scalars(query))
 
     def purge(self, older_than_days: int, *, now: datetime | None = None) -> PurgeResult:
-        """Delete items created more than ``older_than_days`` ago, and each image no remaining item
-        uses. ``0`` keeps everything (as ``DEEPTRUST_FEEDBACK_RETENTION_DAYS=0`` does)."""
+        """Delete items created more than ``older_than_days`` ago, then each image file no item uses.
+
+        ``0`` keeps every item (as ``DEEPTRUST_FEEDBACK_RETENTION_DAYS=0`` does) and still removes files no
+        item uses (left by a crash). Safe to run from any process while others add items: a file is
+        deleted only under its row's database lock, after finding that no item uses it.
+        """
         if older_than_days < 0:
             raise FeedbackError(f"older_than_days must be >= 0 (0 keeps everything), got {older_than_days}")
-        if older_than_days == 0:
-            return PurgeResult(0, 0)
-        old = FeedbackItem.created_at < (now or utcnow()) - timedelta(days=older_than_days)
-        with self._files_lock:
+        deleted = 0
+        if older_than_days > 0:
+            old = FeedbackItem.created_at < (now or utcnow()) - timedelta(days=older_than_days)
             with self._transaction() as session:
-                rows = session.execute(select(FeedbackItem.sha256, FeedbackItem.image_path).where(old))
-                stale: dict[str, str] = {sha: path for sha, path in rows}
                 deleted = cast(CursorResult[Any], session.execute(delete(FeedbackItem).where(old))).rowcount
-                kept = self._referenced(session, list(stale))
-            removed = sum(self.images.delete(stale[sha]) for sha in stale.keys() - kept)
+        removed = _files.collect_unused(self._transaction, self._reader, self.images)
         return PurgeResult(deleted, removed)
-
-    @staticmethod
-    def _referenced(session: Session, hashes: list[str]) -> set[str]:
-        found: set[str] = set()
-        for start in range(0, len(hashes), _CHUNK):
-            chunk = hashes[start : start + _CHUNK]
-            query = select(FeedbackItem.sha256).where(FeedbackItem.sha256.in_(chunk)).distinct()
-            found.update(session.scalars(query))
-        return found
 
 
 def _read_image(image: bytes | Path) -> bytes:
