@@ -37,6 +37,10 @@ def store_of(client: TestClient) -> Any:
     return client.app.state.service.extras["feedback_store"]  # type: ignore[attr-defined]
 
 
+def writer_of(client: TestClient) -> Any:
+    return client.app.state.service.extras["review_writer"]  # type: ignore[attr-defined]
+
+
 def wait_for_queue(client: TestClient, key: str, *, origin: str, n: int = 1, timeout: float = 10.0) -> list:
     """The borderline hook writes from a background thread: poll until ``n`` items are queued."""
     deadline = time.monotonic() + timeout
@@ -205,13 +209,31 @@ def test_borderline_predictions_join_the_queue(app_factory, keys) -> None:
     assert client.get("/v1/review", headers=bearer(keys["moderator"])).json()["total"] == 2
 
 
-def test_predictions_far_from_the_threshold_are_not_queued(app_factory, keys) -> None:
-    client = app_factory(review_band=0.0)
-    client.post(
-        "/v1/predict", content=jpeg_bytes(), headers={"content-type": "image/jpeg", **bearer(keys["user"])}
-    )
-    time.sleep(0.3)
-    assert client.get("/v1/review?status=all", headers=bearer(keys["moderator"])).json()["total"] == 0
+def predict_as(client: TestClient, key: str, data: bytes) -> dict[str, Any]:
+    r = client.post("/v1/predict", content=data, headers={"content-type": "image/jpeg", **bearer(key)})
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+def test_only_predictions_within_the_band_are_queued(app_factory, keys) -> None:
+    """A band just under the prediction's distance from the threshold queues nothing, one just over
+    queues it: fails if the band check is dropped, inverted or made inclusive of everything."""
+    data = jpeg_bytes(32, seed=21)
+    probe = predict_as(app_factory(review_band=0.0), keys["user"], data)
+    distance = abs(probe["p_ai"] - probe["threshold"])
+    assert 1e-3 < distance < 0.5, distance  # room for a band on either side
+
+    narrow = app_factory(review_band=distance * 0.9)
+    assert predict_as(narrow, keys["user"], data)["p_ai"] == pytest.approx(probe["p_ai"], abs=1e-6)
+    assert writer_of(narrow).join(10)
+    assert store_of(narrow).count(None) == 0
+
+    wide = app_factory(review_band=distance * 1.1)
+    predict_as(wide, keys["user"], data)
+    assert writer_of(wide).join(10)
+    [item] = store_of(wide).list_review(origin="borderline")
+    assert item.sha256 == hashlib.sha256(data).hexdigest()
+    assert item.who == f"key:{keys['user'].split('_')[1]}"  # the caller whose prediction it was
 
 
 def test_review_errors_are_problems(app_factory, keys) -> None:

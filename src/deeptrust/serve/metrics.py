@@ -85,6 +85,12 @@ class Metrics:
         self.image_errors = Counter(
             "deeptrust_image_errors_total", "Uploads refused as images, by reason.", ["reason"], registry=r
         )
+        self.review_dropped = Counter(
+            "deeptrust_review_dropped_total",
+            "Borderline images not queued for review, by reason (queue_full, caller_cap, invalid, error).",
+            ["reason"],
+            registry=r,
+        )
         self.model_info = Gauge(
             "deeptrust_model_info", "The model being served (1), by name and version.", ["name", "version"],
             multiprocess_mode="livemax", registry=r,

@@ -1,15 +1,15 @@
 """The page at ``/`` and its API: ``POST /v1/feedback`` and the moderators' review queue.
 
 ``install(app, service)`` is called by ``deeptrust.serve.app.create_app``; it also hooks the predict
-routes so that borderline predictions (``|p_ai - threshold| < DEEPTRUST_REVIEW_BAND``) join the queue.
+routes so that borderline predictions (``|p_ai - threshold| < DEEPTRUST_REVIEW_BAND``) join the queue,
+and starts the periodic retention purge (``DEEPTRUST_FEEDBACK_PURGE_INTERVAL_S``).
 """
 
 from __future__ import annotations
 
-import asyncio
+import functools
 import io
 import logging
-from concurrent.futures import ThreadPoolExecutor
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, FastAPI, File, Form, Query, Request, UploadFile
@@ -19,9 +19,18 @@ from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel
 
-from deeptrust.feedback import FeedbackError, FeedbackStore, ItemNotFoundError, is_borderline
+from deeptrust.feedback import (
+    FeedbackError,
+    FeedbackImageError,
+    FeedbackLimitError,
+    FeedbackStore,
+    ItemNotFoundError,
+    is_borderline,
+)
+from deeptrust.feedback.background import BoundedWriter, RetentionLoop
+from deeptrust.imageio import ImageError
 from deeptrust.serve.auth import Principal
-from deeptrust.serve.deps import Caller, Moderator, ServiceDep
+from deeptrust.serve.deps import Caller, Moderator, ServiceDep, image_problem
 from deeptrust.serve.problems import Problem
 from deeptrust.serve.schemas import PROBLEM_RESPONSES
 from deeptrust.serve.service import Service
@@ -41,21 +50,35 @@ class ReviewAction(BaseModel):
 
 
 def install(app: FastAPI, service: Service) -> None:
-    store = FeedbackStore.from_settings(service.settings)
+    settings = service.settings
+    store = FeedbackStore.from_settings(settings)
     store.create_schema()
-    service.extras["feedback_store"] = store
-    writer = ThreadPoolExecutor(1, thread_name_prefix="borderline")
+    writer = BoundedWriter(
+        max_items=settings.review_queue_max_items,
+        max_bytes=settings.review_queue_max_bytes,
+        on_drop=lambda reason: service.metrics.review_dropped.labels(reason).inc(),
+        name="borderline",
+    )
+    retention = RetentionLoop(
+        store, days=settings.feedback_retention_days, interval_s=settings.feedback_purge_interval_s
+    )
+    retention.start()
+    service.extras.update(feedback_store=store, review_writer=writer, feedback_retention=retention)
     service.after_predict_hooks.append(_queue_borderline(service, store, writer))
-    service.on_stop.extend([lambda: writer.shutdown(wait=True), store.close])
+    service.on_stop.extend([writer.close, retention.close, store.close])
     app.include_router(router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
 
 
-def _queue_borderline(service: Service, store: FeedbackStore, writer: ThreadPoolExecutor):  # type: ignore[no-untyped-def]
-    """A hook for the predict routes: borderline images go to the review queue, off the request path."""
+def _queue_borderline(service: Service, store: FeedbackStore, writer: BoundedWriter):  # type: ignore[no-untyped-def]
+    """A hook for the predict routes: borderline images go to the review queue, off the request path.
+
+    The queue is bounded (``DEEPTRUST_REVIEW_QUEUE_MAX_ITEMS`` / ``_MAX_BYTES``); what does not fit, or
+    would exceed the caller's daily cap, is dropped and counted in ``deeptrust_review_dropped_total``.
+    """
     band = service.settings.review_band
 
-    def add(data: bytes, result: dict[str, Any]) -> None:
+    def add(caller: Principal, data: bytes, result: dict[str, Any]) -> None:
         try:
             store.add_borderline(
                 data,
@@ -64,13 +87,19 @@ def _queue_borderline(service: Service, store: FeedbackStore, writer: ThreadPool
                 threshold=result["threshold"],
                 model_name=result["model"]["name"],
                 model_version=result["model"]["version"],
+                who=caller.subject,
             )
+        except FeedbackLimitError:
+            service.metrics.review_dropped.labels("caller_cap").inc()
+        except FeedbackImageError:  # the service decoded it, so the store's cap must differ
+            service.metrics.review_dropped.labels("invalid").inc()
         except Exception:  # the prediction was answered; a failed queue write is logged, not raised
+            service.metrics.review_dropped.labels("error").inc()
             log.exception("could not queue a borderline image for review")
 
     def hook(caller: Principal, data: bytes, result: dict[str, Any]) -> None:
         if band > 0 and is_borderline(result["p_ai"], result["threshold"], band):
-            asyncio.get_running_loop().run_in_executor(writer, add, data, result)
+            writer.offer(functools.partial(add, caller, data, dict(result)), len(data))
 
     return hook
 
@@ -79,9 +108,16 @@ def _store(service: Service) -> FeedbackStore:
     return service.extras["feedback_store"]
 
 
-def _problem(exc: FeedbackError) -> Problem:
+def _problem(exc: FeedbackError, service: Service | None = None, name: str = "file") -> Problem:
     if isinstance(exc, ItemNotFoundError):
         return Problem(404, str(exc), type_="not-found")
+    if isinstance(exc, FeedbackImageError) and isinstance(exc.__cause__, ImageError):
+        # the same statuses and counter as the predict routes: 415 / 400 / 422 over the pixel cap
+        if service is not None:
+            service.metrics.image_errors.labels(exc.reason).inc()
+        return image_problem(exc.__cause__, name)
+    if isinstance(exc, FeedbackLimitError):
+        return Problem(429, str(exc), type_="feedback-limit", headers={"Retry-After": "3600"})
     return Problem(422, str(exc), type_="invalid-feedback")
 
 
@@ -122,7 +158,7 @@ async def send_feedback(
             class_names=card.class_names,
         )
     except FeedbackError as exc:
-        raise _problem(exc) from exc
+        raise _problem(exc, service, file.filename or "file") from exc
     return JSONResponse({"id": item.id, "status": str(item.status.value)}, status_code=201)
 
 
