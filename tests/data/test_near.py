@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 
 from deeptrust.data import combine_manifests, import_dataset
-from deeptrust.data._near import difference_hash, near_duplicate_groups
+from deeptrust.data._near import MAX_DISTANCE, difference_hash, near_duplicate_groups
 
 
 def smooth(seed: int, size: int = 96) -> Image.Image:
@@ -35,14 +35,14 @@ def _bits(a: str, b: str) -> int:
 def test_difference_hash_survives_reencoding_but_tells_pictures_apart() -> None:
     hashes = [difference_hash(smooth(seed)) for seed in range(20)]
     for seed, original in enumerate(hashes):
-        assert _bits(original, difference_hash(reencode(smooth(seed), 60, 0.6))) <= 3
-    assert min(_bits(a, b) for i, a in enumerate(hashes) for b in hashes[i + 1 :]) > 3
-    assert len(hashes[0]) == 16
+        assert _bits(original, difference_hash(reencode(smooth(seed), 60, 0.6))) <= MAX_DISTANCE
+    assert min(_bits(a, b) for i, a in enumerate(hashes) for b in hashes[i + 1 :]) > 2 * MAX_DISTANCE
+    assert len(hashes[0]) == 64
 
 
 def test_groups_link_near_copies_exact_copies_and_only_across_when_asked() -> None:
     near_a = difference_hash(smooth(1))
-    flipped = f"{int(near_a, 16) ^ 0b101:016x}"  # two bits apart
+    flipped = f"{int(near_a, 16) ^ (1 << 200 | 0b101):064x}"  # three bits apart
     other = difference_hash(smooth(2))
     hashes = pd.Series([near_a, flipped, other, "", other], index=[10, 11, 12, 13, 14])
 
@@ -52,9 +52,9 @@ def test_groups_link_near_copies_exact_copies_and_only_across_when_asked() -> No
     assert groups.tolist() == [10, 10, 12, 12, 12]  # 13 has no hash but the sha256 of 12
     across = near_duplicate_groups(hashes, across=pd.Series(["a", "a", "a", "b", "b"]))
     assert across.tolist() == [10, 11, 12, 13, 12]  # 10-11 are both in "a": not linked
-    assert near_duplicate_groups(pd.Series(["0" * 16, "0" * 15 + "1"])).tolist() == [0, 1]  # flat images
-    with pytest.raises(ValueError, match=r"0\.\.3 bits"):
-        near_duplicate_groups(hashes, max_distance=4)
+    assert near_duplicate_groups(pd.Series(["0" * 64, "0" * 63 + "1"])).tolist() == [0, 1]  # flat images
+    with pytest.raises(ValueError, match=r"0\.\.64 bits"):
+        near_duplicate_groups(hashes, max_distance=65)
 
 
 def _save(img: Image.Image, path: Path, quality: int = 95) -> None:
@@ -78,7 +78,7 @@ def test_import_reports_near_copies_across_splits_without_dropping(tmp_path: Pat
         "test/REAL/copy.jpg",
         "train/REAL/0.jpg",
     ]
-    assert len(result.manifest) == 10 and result.manifest["dhash"].str.len().eq(16).all()
+    assert len(result.manifest) == 10 and result.manifest["dhash"].str.len().eq(64).all()
     assert "Near copies" in (result.directory / "report.txt").read_text()
 
 

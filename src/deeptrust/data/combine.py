@@ -9,7 +9,7 @@ Usage::
     combined.manifest["dataset"]  # which dataset each kept image came from
 
 Each dataset keeps the split its own import gave it. Content found in several datasets (same
-sha256, or a near copy: dHash at most 3 bits apart, :mod:`deeptrust.data._near`) is kept once: in
+sha256, or a near copy: dHash at most 20 of 256 bits apart, :mod:`deeptrust.data._near`) is kept once: in
 the most trusted split (test > val > train, so no copy sits in train while another is evaluated),
 then in the dataset listed first. Content with different labels in different datasets is dropped
 everywhere, as the importer does within one dataset. Every dropped row is returned with why, whether
@@ -51,7 +51,7 @@ def combine_manifests(
     """One manifest from ``{dataset name: manifest}``, de-duplicated by content across datasets.
 
     Content is the sha256, and with ``near_duplicates`` also a near copy in another dataset (dHash at
-    most 3 bits apart: the same picture re-encoded or resized). Order matters only for ties: the
+    most 20 of 256 bits apart: the same picture re-encoded or resized). Order matters only for ties: the
     first dataset listed keeps a copy found in the same split of two.
     """
     if not manifests:

@@ -37,7 +37,7 @@ SCAN_COLUMNS = (
     "exif",
     "jpeg_quality",
     "qtable_hash",
-    "dhash",  # 64-bit difference hash of the pixels, for near-duplicates (deeptrust.data._near)
+    "dhash",  # 256-bit difference hash of the pixels, for near-duplicates (deeptrust.data._near)
     *METADATA_COLUMNS,
     "error",
 )
