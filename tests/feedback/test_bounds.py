@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -100,6 +101,23 @@ def test_each_caller_may_add_a_capped_number_of_items_a_day(db_url: str, tmp_pat
             backdate(store, item.id, 1.01)
         assert flag(store, 5, who="alice").who == "alice"  # a day later alice may again
         assert store.count(None) == 4
+
+
+def test_the_cap_holds_for_concurrent_requests_of_one_caller(db_url: str, tmp_path: Path) -> None:
+    with FeedbackStore(db_url, tmp_path / "images", max_per_caller_per_day=3) as store:
+        store.create_schema()
+
+        def attempt(seed: int) -> str:
+            try:
+                flag(store, seed, who="mallory")
+            except FeedbackLimitError:
+                return "refused"
+            return "stored"
+
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            outcomes = sorted(pool.map(attempt, range(16)))
+        assert outcomes == ["refused"] * 13 + ["stored"] * 3
+        assert store.count(None) == 3
 
 
 # -- the bounded writer --

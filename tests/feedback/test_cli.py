@@ -63,4 +63,4 @@ def test_list_export_and_purge(settings_store: FeedbackStore, tmp_path: Path) ->
     purged = runner.invoke(app, ["feedback", "purge"])  # default retention: 365 days
     assert purged.exit_code == 0 and "Purged 1 items and 1 images older than 365 days" in purged.output
     keep = runner.invoke(app, ["feedback", "purge", "--older-than-days", "0"])
-    assert "keep forever" in keep.output and store.count(None) == 1
+    assert "keep forever" in keep.output and "0 image files" in keep.output and store.count(None) == 1

@@ -8,6 +8,7 @@ real PostgreSQL server.
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import stat
 import threading
@@ -212,6 +213,41 @@ def test_concurrent_inserts_and_purges_never_lose_a_used_file(
     with Session(store.engine) as session:
         used = set(session.scalars(select(FeedbackItem.image_path)))
     assert store.count(None) == 20 and len(used) >= 2
+    assert all(store.images.path(path).is_file() for path in used)
+    assert len(files_on_disk(tmp_path / "images")) == len(used) == image_rows(store)
+
+
+def _purge_until_stopped(url: str, images: str, started, stop, purged) -> None:
+    with FeedbackStore(url, Path(images)) as other:
+        while True:
+            purged.value += other.purge(30).items
+            started.set()
+            if stop.is_set():
+                return
+
+
+def test_a_purging_process_and_an_inserting_one_agree(
+    db_url: str, store: FeedbackStore, tmp_path: Path
+) -> None:
+    """The same, with the purge in a real second process (as ``deeptrust feedback purge`` runs)."""
+    ctx = multiprocessing.get_context("spawn")
+    started, stop, purged = ctx.Event(), ctx.Event(), ctx.Value("i", 0)
+    args = (db_url, str(tmp_path / "images"), started, stop, purged)
+    process = ctx.Process(target=_purge_until_stopped, args=args)
+    process.start()
+    try:
+        assert started.wait(60)
+        for n in range(40):
+            item = flag(store, n % 3, who=f"user{n}")
+            if n % 2:
+                backdate(store, item.id, 40)
+    finally:
+        stop.set()
+        process.join(60)
+    assert process.exitcode == 0
+    assert purged.value + store.purge(30).items == 20 and store.count(None) == 20
+    with Session(store.engine) as session:
+        used = set(session.scalars(select(FeedbackItem.image_path)))
     assert all(store.images.path(path).is_file() for path in used)
     assert len(files_on_disk(tmp_path / "images")) == len(used) == image_rows(store)
 

@@ -106,7 +106,11 @@ def purge_command(
         typer.Option(min=0, help="Default: DEEPTRUST_FEEDBACK_RETENTION_DAYS (0 keeps everything)."),
     ] = None,
 ) -> None:
-    """Delete review items older than the retention period, and images no remaining item uses."""
+    """Delete review items older than the retention period, and images no remaining item uses.
+
+    Safe while the service runs: a file is deleted only under its database lock (see feedback/_files.py).
+    The service also purges by itself every DEEPTRUST_FEEDBACK_PURGE_INTERVAL_S seconds.
+    """
     from deeptrust.feedback.errors import FeedbackError
     from deeptrust.settings import get_settings
 
@@ -117,6 +121,9 @@ def purge_command(
     except FeedbackError as exc:
         raise _fail(exc) from None
     if days == 0:
-        Console().print("Retention is 0 days (keep forever): nothing purged.")
+        Console().print(
+            f"Retention is 0 days (keep forever): no items purged; {result.images} image files no item "
+            "used were removed."
+        )
         return
     Console().print(f"Purged {result.items} items and {result.images} images older than {days} days.")

@@ -24,7 +24,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, BinaryIO, Literal, NamedTuple, TypeVar, cast
 
-from sqlalchemy import CursorResult, Select, case, delete, func, or_, select
+from sqlalchemy import CursorResult, Select, case, delete, func, or_, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -224,6 +224,7 @@ class FeedbackStore:
         item.image_format, item.width, item.height = facts.format, facts.width, facts.height
         item.image_bytes, item.created_at, item.status = facts.bytes, utcnow(), Status.PENDING
         with self._transaction() as session:
+            _lock_caller(session, item.who)
             existing = None if same is None else self._pending(facts, same, session)
             if existing is not None:
                 return existing
@@ -362,6 +363,16 @@ class FeedbackStore:
                 deleted = cast(CursorResult[Any], session.execute(delete(FeedbackItem).where(old))).rowcount
         removed = _files.collect_unused(self._transaction, self._reader, self.images)
         return PurgeResult(deleted, removed)
+
+
+def _lock_caller(session: Session, who: str | None) -> None:
+    """Serialise one caller's inserts, so that the cap and the duplicate check see each other's rows.
+
+    SQLite's write lock already serialises every insert; PostgreSQL takes a lock on the caller's name
+    until the transaction ends.
+    """
+    if who is not None and session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(hashtextextended(:who, 0))"), {"who": who})
 
 
 def _read_image(image: bytes | Path) -> bytes:
