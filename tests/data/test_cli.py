@@ -6,7 +6,7 @@ from typer.testing import CliRunner
 
 from deeptrust.data.cli import app
 
-from .conftest import write_image, write_labelled
+from .conftest import write_image, write_labelled, write_pack
 
 runner = CliRunner(env={"COLUMNS": "200"})  # wide enough that no table cell wraps
 
@@ -48,3 +48,15 @@ def test_errors_exit_2_with_a_message(tmp_path: Path) -> None:
     no_name = runner.invoke(app, ["import", str(tmp_path)])
     assert no_name.exit_code == 2 and "--name" in no_name.output
     assert runner.invoke(app, ["show", "never-imported"]).exit_code == 2
+
+
+def test_a_manifest_pack_without_split_gets_test_and_val_by_default(tmp_path: Path) -> None:
+    write_pack(tmp_path / "pack", {("pets", "REAL"): 10, ("sd", "FAKE"): 10})
+
+    result = runner.invoke(app, ["import", str(tmp_path / "pack"), "--name", "pack"])
+
+    assert result.exit_code == 0, result.output
+    assert "(folder, manifest layout)" in result.stdout
+    assert "carved from train: 20% of each label and source, seed 1 (4 rows)" in result.stdout
+    assert "carved from train: 15% of each label and source, seed 0 (2 rows)" in result.stdout
+    assert "Sources (2; 1 generators named)" in result.stdout

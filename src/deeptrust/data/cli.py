@@ -22,8 +22,8 @@ def import_command(
     src: Annotated[
         str,
         typer.Argument(
-            help="Folder or .tar/.tar.gz/.tgz in [split/]label/*.jpg layout or with a manifest.csv, "
-            "or a CSV (path,label[,split][,source][,generator])."
+            help="Folder or .tar/.tar.gz/.tgz in \\[split/]label/*.jpg layout or with a manifest.csv, "
+            "or a CSV (path,label\\[,split]\\[,source]\\[,generator])."
         ),
     ],
     name: Annotated[str, typer.Option("--name", help="Dataset name under .deeptrust/datasets/.")],
@@ -31,14 +31,14 @@ def import_command(
         float | None,
         typer.Option(
             help="Share of train carved out as val when the source has no val "
-            "[default: 0.15 for a source with no split at all, else 0.1]."
+            "(default: 0.15 for a source with no split at all, else 0.1)."
         ),
     ] = None,
     test_fraction: Annotated[
         float | None,
         typer.Option(
             help="Share of train carved out as test when the source has no test "
-            "[default: 0.2 for a source with no split at all, else 0]."
+            "(default: 0.2 for a source with no split at all, else 0)."
         ),
     ] = None,
     seed: Annotated[int, typer.Option(help="Seed of the train/val split.")] = 0,
