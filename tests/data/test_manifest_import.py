@@ -121,12 +121,15 @@ def test_manifests_from_before_the_generator_column_still_load(tmp_path: Path, h
     path = result.directory / MANIFEST_FILE
     old_columns = [c for c in MANIFEST_COLUMNS if c not in importer_module.ADDED_COLUMNS]
     pd.read_parquet(path)[old_columns].to_parquet(path, index=False)
+    excluded = result.directory / "excluded.parquet"
+    pd.read_parquet(excluded)[[*old_columns, "reason", "error"]].to_parquet(excluded, index=False)
 
     manifest = load_manifest("old")
 
     assert set(MANIFEST_COLUMNS) <= set(manifest.columns)
     assert (manifest["generator"] == "").all() and (manifest["icc"] == "").all()
     assert ensure_dataset("old").manifest["generator"].eq("").all()
+    assert "generator" in ensure_dataset("old").excluded
 
 
 @pytest.mark.slow

@@ -175,7 +175,7 @@ def load_manifest(name_or_path: str | Path, root: Path | None = None) -> pd.Data
 
 
 def read_manifest(path: Path) -> pd.DataFrame:
-    """A saved manifest, with the columns added since older imports filled in (e.g. ``generator``)."""
+    """A saved manifest (or excluded table), with columns added since older imports filled in."""
     manifest = pd.read_parquet(path)
     for column, default in ADDED_COLUMNS.items():
         if column not in manifest:
@@ -292,7 +292,7 @@ def _load_result(directory: Path) -> ImportResult:
     manifest = read_manifest(directory / MANIFEST_FILE)
     excluded_path = directory / EXCLUDED_FILE
     excluded = (
-        pd.read_parquet(excluded_path) if excluded_path.is_file() else pd.DataFrame(columns=EXCLUDED_COLUMNS)
+        read_manifest(excluded_path) if excluded_path.is_file() else pd.DataFrame(columns=EXCLUDED_COLUMNS)
     )
     dataset_hash = report.get("dataset_hash") or hash_manifest(manifest)
     return ImportResult(directory.name, directory, manifest, excluded, report, dataset_hash)
