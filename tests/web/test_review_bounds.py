@@ -135,3 +135,24 @@ def test_a_stale_review_id_never_acts_on_a_newer_item(app_factory, keys) -> None
     assert stale.status_code == 404 and stale.headers["content-type"] == PROBLEM_JSON
     assert client.get(f"/v1/review/{last}/image", headers=mod).status_code == 404
     assert store.get(newer).status.value == "pending"
+
+
+def test_feedback_images_are_decoded_on_the_decode_threads_and_admitted(
+    app_factory, keys, monkeypatch
+) -> None:
+    client = app_factory()
+    service, store = client.app.state.service, store_of(client)  # type: ignore[attr-defined]
+    threads: list[str] = []
+    real = store.check_image
+    monkeypatch.setattr(
+        store, "check_image", lambda data: threads.append(threading.current_thread().name) or real(data)
+    )
+    assert send_feedback(client, keys["user"], jpeg_bytes(seed=1)).status_code == 201
+    assert len(threads) == 1 and threads[0].startswith("decode")  # decoded once, on the bounded pool
+    service.in_flight = service.admission_limit  # the service is full: a flag is shed like a prediction
+    try:
+        shed = send_feedback(client, keys["user"], jpeg_bytes(seed=2))
+    finally:
+        service.in_flight = 0
+    assert shed.status_code == 503 and shed.headers["retry-after"] and len(threads) == 1
+    assert store.count(None) == 1

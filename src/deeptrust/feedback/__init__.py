@@ -12,6 +12,7 @@ except ImportError as exc:  # pragma: no cover - depends on the installed extras
     ) from exc
 
 from deeptrust.feedback._export import ExportResult
+from deeptrust.feedback._images import ImageFacts
 from deeptrust.feedback.errors import (
     FeedbackError,
     FeedbackImageError,
@@ -29,6 +30,7 @@ __all__ = [
     "FeedbackItem",
     "FeedbackLimitError",
     "FeedbackStore",
+    "ImageFacts",
     "ItemNotFoundError",
     "Origin",
     "PurgeResult",

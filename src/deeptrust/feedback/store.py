@@ -18,6 +18,7 @@ service checks roles).
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timedelta
@@ -117,11 +118,13 @@ class FeedbackStore:
         who: str | None = None,
         comment: str | None = None,
         class_names: Sequence[str] | None = None,
+        facts: ImageFacts | None = None,
     ) -> FeedbackItem:
         """Queue an image a user flagged as wrongly classified. ``class_names`` checks both labels.
 
         A caller who flags the same picture (same decoded pixels) with the same label again while the
-        first flag is pending gets that item back.
+        first flag is pending gets that item back. ``facts``: what :meth:`check_image` returned for
+        these bytes, when the caller decoded them already (the service does, on its decode threads).
         """
         corrected = _checks.check_label(corrected_label, "corrected_label", class_names)
         predicted = _checks.check_label(predicted_label, "predicted_label", class_names)
@@ -142,7 +145,8 @@ class FeedbackStore:
             comment=_checks.check_text(comment, "comment", _checks.MAX_COMMENT),
         )
         data = _read_image(image)
-        facts = read_facts(data, max_pixels=self.max_pixels)
+        if facts is None or facts.sha256 != hashlib.sha256(data).hexdigest():
+            facts = self.check_image(data)
         same = None
         if item.who is not None:
             same = (
@@ -151,6 +155,10 @@ class FeedbackStore:
                 FeedbackItem.corrected_label == corrected,
             )
         return self._insert(item, data, facts, same)
+
+    def check_image(self, data: bytes) -> ImageFacts:
+        """Decode ``data`` fully under the store's pixel cap: its facts, or :class:`FeedbackImageError`."""
+        return read_facts(data, max_pixels=self.max_pixels)
 
     def add_borderline(
         self,
@@ -178,7 +186,7 @@ class FeedbackStore:
             model_version=_checks.check_required(model_version, "model_version", 100),
             who=_checks.check_text(who, "who", MAX_NAME),
         )
-        facts = read_facts(data, max_pixels=self.max_pixels)
+        facts = self.check_image(data)
         same = (FeedbackItem.origin == Origin.BORDERLINE, FeedbackItem.model_version == item.model_version)
         try:
             return self._insert(item, data, facts, same)

@@ -7,6 +7,7 @@ and starts the periodic retention purge (``DEEPTRUST_FEEDBACK_PURGE_INTERVAL_S``
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import io
 import logging
@@ -24,6 +25,7 @@ from deeptrust.feedback import (
     FeedbackImageError,
     FeedbackLimitError,
     FeedbackStore,
+    ImageFacts,
     ItemNotFoundError,
     is_borderline,
 )
@@ -33,7 +35,7 @@ from deeptrust.serve.auth import Principal
 from deeptrust.serve.deps import Caller, Moderator, ServiceDep, image_problem
 from deeptrust.serve.problems import Problem
 from deeptrust.serve.schemas import PROBLEM_RESPONSES
-from deeptrust.serve.service import Service
+from deeptrust.serve.service import OverloadedError, Service
 from deeptrust.web import INDEX_HTML, STATIC_DIR
 
 log = logging.getLogger("deeptrust.web")
@@ -121,6 +123,20 @@ def _problem(exc: FeedbackError, service: Service | None = None, name: str = "fi
     return Problem(422, str(exc), type_="invalid-feedback")
 
 
+async def _decode(service: Service, store: FeedbackStore, data: bytes) -> ImageFacts:
+    """Decode under the pixel cap on the service's bounded decode pool, admitted like a prediction: a
+    burst of large flags is shed (503) by the same bound instead of decoding on 40 threads at once."""
+    try:
+        with service.admit(1):
+            return await asyncio.get_running_loop().run_in_executor(
+                service.decode_pool, store.check_image, data
+            )
+    except OverloadedError as exc:
+        raise Problem(
+            503, f"server busy: {exc}; retry shortly", headers={"Retry-After": "1"}, type_="overloaded"
+        ) from exc
+
+
 @router.get("/", include_in_schema=False)
 async def page() -> FileResponse:
     return FileResponse(INDEX_HTML, media_type="text/html", headers={"Cache-Control": "no-cache"})
@@ -142,10 +158,11 @@ async def send_feedback(
     data = await file.read()
     if not data:
         raise Problem(400, "the feedback image is empty (0 bytes)", type_="empty-upload")
-    card = service.holder.current.card
+    card, store = service.holder.current.card, _store(service)
     try:
+        facts = await _decode(service, store, data)
         item = await run_in_threadpool(
-            _store(service).add_feedback,
+            store.add_feedback,
             data,
             predicted_label=predicted_label,
             corrected_label=corrected_label,
@@ -156,6 +173,7 @@ async def send_feedback(
             who=caller.subject,
             comment=comment,
             class_names=card.class_names,
+            facts=facts,
         )
     except FeedbackError as exc:
         raise _problem(exc, service, file.filename or "file") from exc
