@@ -221,7 +221,8 @@ def table_column(page: Page, index: int) -> list[str]:
 def test_batch_table_drop_paste_keyboard_at_phone_width(
     browser: Browser, server_factory, tmp_path: Path
 ) -> None:
-    server = server_factory().wait_ready()  # cifake, loopback: no key needed
+    # cifake, loopback: no key needed; reviewing without one needs the opt-in of a single-user laptop
+    server = server_factory(env={"DEEPTRUST_LOCAL_ADMIN": "true"}).wait_ready()
     page, errors = open_page(browser, server.url, width=375, height=800)
     no_horizontal_overflow(page)
 
@@ -282,7 +283,7 @@ def test_batch_table_drop_paste_keyboard_at_phone_width(
     expect(page.locator("#verdict")).to_have_text(re.compile(r"\((FAKE|REAL)\)$"))
     no_horizontal_overflow(page)
 
-    # the review tab at phone width (loopback: the local user may review)
+    # the review tab at phone width (loopback with DEEPTRUST_LOCAL_ADMIN: the local user may review)
     page.click("#tab-review")
     expect(page.locator("#review-status")).to_have_text(re.compile("review"))
     no_horizontal_overflow(page)
