@@ -303,3 +303,10 @@ def test_docs_are_for_loopback_callers_and_never_framed(start):
     assert lan.get("/openapi.json").status_code == 200  # the schema itself holds no secret
     assert start(docs=False).get("/docs").status_code == 404
     assert start(remote, allowed_hosts=["*"], docs=True).get("/docs").status_code == 200
+
+
+def test_anonymous_local_admins_are_rate_limited_per_address(start):
+    c = start(local_admin=True, rate_limit_per_s=0.1, rate_limit_burst=1)
+    assert c.post("/v1/predict", content=jpeg_bytes(), headers=JPEG).status_code == 200
+    r = c.post("/v1/predict", content=jpeg_bytes(), headers=JPEG)
+    assert is_problem(r, 429, "rate-limited") and "for ip:127.0.0.1 " in r.json()["detail"]

@@ -32,6 +32,7 @@ def serve(
         from deeptrust.serve import workers as multi
         from deeptrust.serve.app import create_app
         from deeptrust.serve.logs import configure_logging
+        from deeptrust.serve.middleware import allowed_hosts
         from deeptrust.serve.service import InsecureConfigError, build_service
     except ImportError as exc:
         raise typer.BadParameter(f"{exc}: install the service with `pip install 'deeptrust[serve]'`") from exc
@@ -59,9 +60,11 @@ def serve(
         raise typer.Exit(2) from exc
     auth = "required" if required else "optional"
     processes = f", {settings.workers} workers" if settings.workers > 1 else ""
+    hosts = ", ".join(allowed_hosts(settings.allowed_hosts, settings.host))
     console.print(
         f"deeptrust serving [bold]{info['name']}[/] {info['version']} "
-        f"on http://{settings.host}:{settings.port} (docs: /docs, auth {auth}{processes})",
+        f"on http://{settings.host}:{settings.port} (docs: /docs, auth {auth}{processes}; "
+        f"answers to Host {hosts}: DEEPTRUST_ALLOWED_HOSTS)",
         soft_wrap=True,
     )
     options: dict[str, Any] = {

@@ -56,7 +56,8 @@ async def charge(request: Request, service: Service, principal: Principal, *, im
     limiter = service.limiter
     if limiter is None:
         return
-    key = principal.subject if principal is not ANONYMOUS else f"ip:{(request.client or ('?',))[0]}"
+    anonymous = principal.method == "anonymous"  # ANONYMOUS or LOCAL_ADMIN: one bucket per address
+    key = f"ip:{(request.client or ('?',))[0]}" if anonymous else principal.subject
     if images > limiter.burst:
         service.metrics.rate_limited.inc()
         raise Problem(
