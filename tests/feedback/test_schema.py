@@ -124,3 +124,29 @@ def test_a_failed_migration_leaves_the_previous_schema(tmp_path: Path, monkeypat
         tables = inspect(store.engine).get_table_names()
         assert "feedback_items" in tables and "feedback_items_before_autoincrement" not in tables
         assert store.count(None) == 2
+
+
+def _open_at(url: str, images: str, barrier) -> None:
+    store = FeedbackStore(url, Path(images))
+    barrier.wait()  # replicas upgraded together all start on the old database at once
+    store.create_schema()
+    store.close()
+
+
+def test_processes_starting_together_on_a_previous_versions_database_migrate_once(
+    db_url: str, tmp_path: Path
+) -> None:
+    import multiprocessing
+
+    make_previous_database(db_url, tmp_path / "images")
+    ctx = multiprocessing.get_context("spawn")
+    barrier = ctx.Barrier(4)
+    procs = [ctx.Process(target=_open_at, args=(db_url, str(tmp_path / "images"), barrier)) for _ in range(4)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(120)
+    assert [p.exitcode for p in procs] == [0] * 4
+    with FeedbackStore(db_url, tmp_path / "images") as store:
+        assert [item.id for item in store.list_review()] == [1, 2]
+        assert "pixels_sha256" in {c["name"] for c in inspect(store.engine).get_columns("feedback_items")}
