@@ -153,6 +153,22 @@ def test_state_changing_requests_from_other_sites_are_refused(start, headers, st
         assert is_problem(r, 403, "cross-site-request")
 
 
+@pytest.mark.parametrize(
+    ("forwarded_host", "status"),
+    [("detector.example.com", 200), ("detector.example.com, proxy.internal", 200), ("other.example", 403)],
+)
+def test_behind_a_proxy_that_rewrites_host_the_forwarded_host_is_the_origin(start, forwarded_host, status):
+    c = start(auth="required", jwt_secret="k" * 32)  # behind a proxy: credentials required anyway
+    token = jwt.encode({"sub": "page", "exp": time.time() + 60}, "k" * 32, algorithm="HS256")
+    headers = JPEG | {
+        "authorization": f"Bearer {token}",
+        "origin": "https://detector.example.com",
+        "x-forwarded-host": forwarded_host,  # nginx: Host is 127.0.0.1:8000, the browser's name is here
+        "sec-fetch-site": "same-origin",
+    }
+    assert c.post("/v1/predict", content=jpeg_bytes(), headers=headers).status_code == status
+
+
 def test_a_foreign_page_cannot_post_feedback_or_reload(start):
     c = start(local_admin=True)
     foreign = {"origin": "https://evil.example", "sec-fetch-site": "cross-site"}

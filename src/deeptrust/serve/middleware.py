@@ -186,16 +186,22 @@ def host_name(host: str) -> str:
 
 def cross_site_refusal(headers: dict[str, str], host: str) -> str:
     """Why a state-changing request is cross-site ('' when it is not): ``Origin`` must name the server
-    itself and ``Sec-Fetch-Site`` (sent by browsers, unforgeable by pages) be same-origin or none."""
+    itself and ``Sec-Fetch-Site`` (sent by browsers, unforgeable by pages) be same-origin or none.
+
+    Behind a proxy that rewrites ``Host``, the name the browser used arrives as ``X-Forwarded-Host``; a
+    cross-site page cannot add that header to a request it may send without CORS, so it counts too.
+    """
     site = headers.get("sec-fetch-site")
     if site is not None and site not in ("same-origin", "none"):
         return f"a {site} request may not change anything here (Sec-Fetch-Site: {site})"
     origin = headers.get("origin")
     if origin is None:
         return ""
-    served = _without_default_port(host.strip().lower())
-    if origin == "null" or _without_default_port(urlsplit(origin.lower()).netloc) != served:
-        return f"Origin {origin!r} is not this server ({served}); requests from other sites are refused"
+    forwarded = headers.get("x-forwarded-host", "").split(",")[0]
+    served = {_without_default_port(h.strip().lower()) for h in (host, forwarded) if h.strip()}
+    if origin == "null" or _without_default_port(urlsplit(origin.lower()).netloc) not in served:
+        shown = " or ".join(sorted(served)) or "no Host"
+        return f"Origin {origin!r} is not this server ({shown}); requests from other sites are refused"
     return ""
 
 
