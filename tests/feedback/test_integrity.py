@@ -280,6 +280,28 @@ def test_a_rename_is_followed_by_an_fsync_of_its_folder(store: FeedbackStore, mo
     assert any(not is_dir for is_dir, _ in synced)  # and the file's own data before it
 
 
+def test_a_writer_finds_its_folder_while_a_purge_empties_it(store: FeedbackStore, monkeypatch) -> None:
+    """On PostgreSQL, a purge of image X and a write of image Y run at once when X and Y share their
+    two-hex folder; a purge that removed the folder it emptied made Y's write fail (FileNotFoundError)."""
+    first = image_bytes(1)
+    facts = images_module.read_facts(first)
+    checked = threading.Event()
+    real_is_dir = Path.is_dir
+
+    def is_dir_then_purge(path: Path) -> bool:
+        found = real_is_dir(path)
+        if path.name == facts.sha256[:2] and not checked.is_set():
+            checked.set()  # the writer saw its folder; now the purge deletes the folder's last file
+            store.images.delete(facts.relpath)
+        return found
+
+    store.images.write(facts, first)
+    same_folder = images_module.ImageFacts(facts.sha256[:2] + "0" * 62, "p", "JPEG", 1, 1, 3)
+    monkeypatch.setattr(Path, "is_dir", is_dir_then_purge)
+    assert store.images.write(same_folder, b"abc").read_bytes() == b"abc"
+    assert checked.is_set()
+
+
 def test_sqlite_tables_use_autoincrement(tmp_path: Path) -> None:
     with FeedbackStore(f"sqlite:///{tmp_path / 'f.db'}", tmp_path / "images") as store:
         store.create_schema()

@@ -116,9 +116,9 @@ class ImageFiles:
             path.unlink()
         except FileNotFoundError:
             return False
+        # The two-hex folder stays (there are at most 256): removing it once empty would race with a
+        # writer of another image about to create its temporary file there.
         _fsync_dir(path.parent)
-        with contextlib.suppress(OSError):  # tidy: drop the two-hex folder once empty
-            path.parent.rmdir()
         return True
 
     def stored(self) -> Iterator[tuple[str, str]]:
