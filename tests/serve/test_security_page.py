@@ -117,3 +117,28 @@ def test_a_foreign_page_cannot_post_to_the_service(browser: Browser, server_fact
     refused = r'deeptrust_http_requests_total\{method="POST",route="unmatched",status="403"\} 3\.0'
     assert re.search(refused, metrics), metrics
     assert httpx.get(server.url + "/v1/review?status=all").json()["total"] == 0
+
+
+SWAGGER_STUB = """window.SwaggerUIBundle = function (config) { window.swaggerConfig = config.url; };
+window.SwaggerUIBundle.presets = { apis: {} };
+window.SwaggerUIBundle.SwaggerUIStandalonePreset = {};"""
+
+
+def test_the_docs_page_runs_its_inline_script_under_its_csp(browser: Browser, server_factory) -> None:
+    """The CDN is out of reach here: its files are stubbed; what is tested is that the page's policy lets
+    the CDN's script and the page's own inline script (allowed by hash) run, and nothing else is needed."""
+    server = server_factory().wait_ready()
+    page = browser.new_context().new_page()
+    problems: list[str] = []
+    page.on("console", lambda m: problems.append(m.text) if "Content Security Policy" in m.text else None)
+    page.on("pageerror", lambda exc: problems.append(str(exc)))
+
+    def cdn(route) -> None:  # type: ignore[no-untyped-def]
+        js = route.request.url.endswith(".js")
+        route.fulfill(content_type="text/javascript" if js else "text/css", body=SWAGGER_STUB if js else "")
+
+    page.route("https://cdn.jsdelivr.net/**", cdn)
+    page.route("https://fastapi.tiangolo.com/**", lambda route: route.fulfill(status=404))
+    page.goto(server.url + "/docs")
+    page.wait_for_function("window.swaggerConfig === '/openapi.json'")
+    assert problems == []
