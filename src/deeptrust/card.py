@@ -31,14 +31,23 @@ class Preprocessing:
     ``crop="resize"``: the whole image is resized to ``input_size`` (small-image models, e.g. 32×32).
     ``crop="native"``: ``num_crops`` fixed ``input_size`` crops at native resolution, scores averaged;
     the image is never shrunk, so the generator's pixel traces survive.
+    ``crop="grid"``: native-resolution ``input_size`` patches spread evenly over the *whole* image —
+    the full tiling when it takes at most ``max_patches``, else a ``max_patches`` grid stratified over
+    the image — so a 50 MP photo costs as much as a small one and no region is never looked at.
     ``flip``: each crop is also scored mirrored left-right and the scores averaged (test-time
     augmentation; doubles the inference cost).
+    ``aggregate``: how per-patch class probabilities become the image's: ``mean`` (arithmetic),
+    ``geomean`` (mean log-probability, renormalised) or ``top_k`` (p_ai: mean of the ``top_k``
+    patches with the highest p_ai — one generated region is enough).
     """
 
     input_size: int
-    crop: Literal["resize", "native"] = "native"
+    crop: Literal["resize", "native", "grid"] = "native"
     num_crops: int = 1
     flip: bool = False
+    max_patches: int = 8
+    aggregate: Literal["mean", "geomean", "top_k"] = "mean"
+    top_k: int = 2
     mean: tuple[float, float, float] = IMAGENET_MEAN
     std: tuple[float, float, float] = IMAGENET_STD
 

@@ -15,7 +15,7 @@ import numpy as np
 import onnxruntime as ort
 from PIL import Image
 
-from deeptrust.card import CARD_FILE, ONNX_FILE, ModelCard, load_card
+from deeptrust.card import CARD_FILE, ONNX_FILE, ModelCard, Preprocessing, load_card
 from deeptrust.imageio import open_image, open_image_array
 from deeptrust.preprocess import image_to_crops, normalize
 from deeptrust.registry import resolve_model
@@ -37,6 +37,20 @@ def softmax(logits: np.ndarray) -> np.ndarray:
     z = logits - logits.max(axis=1, keepdims=True)
     e = np.exp(z)
     return e / e.sum(axis=1, keepdims=True)
+
+
+def aggregate(probs: np.ndarray, rule: str, top_k: int, real_index: int) -> np.ndarray:
+    """One image's patch probabilities (P, C) → its probabilities (C,), by the card's rule."""
+    if rule == "mean" or len(probs) == 1:
+        return probs.mean(axis=0)
+    if rule == "geomean":
+        logp = np.log(np.clip(probs, 1e-7, 1.0)).mean(axis=0)
+        e = np.exp(logp - logp.max())
+        return e / e.sum()
+    if rule == "top_k":
+        order = np.argsort(probs[:, real_index])  # lowest p_real = highest p_ai first
+        return probs[order[: max(1, top_k)]].mean(axis=0)
+    raise ValueError(f"unknown aggregation rule {rule!r}; choose mean, geomean or top_k")
 
 
 class Detector:
@@ -82,7 +96,12 @@ class Detector:
 
     def preprocess(self, img: Image.Image | np.ndarray) -> np.ndarray:
         """RGB image → float32 crops (num_crops, 3, size, size) ready for the network."""
-        return normalize(image_to_crops(img, self.card.preprocessing), self.card.preprocessing)
+        return self.preprocess_with(img, self.card.preprocessing)
+
+    @staticmethod
+    def preprocess_with(img: Image.Image | np.ndarray, pre: Preprocessing) -> np.ndarray:
+        """As :meth:`preprocess` under another patch policy (the heatmap's denser grid)."""
+        return normalize(image_to_crops(img, pre), pre)
 
     def run(self, batch: np.ndarray) -> np.ndarray:
         """Float32 crops (N, 3, H, W) → class probabilities (N, C)."""
@@ -97,7 +116,13 @@ class Detector:
         flat = np.concatenate(crops)
         probs = np.concatenate([self.run(flat[i : i + batch_size]) for i in range(0, len(flat), batch_size)])
         bounds = np.cumsum([0, *counts])
-        return np.stack([probs[a:b].mean(axis=0) for a, b in itertools.pairwise(bounds)])
+        pre = self.card.preprocessing
+        return np.stack(
+            [
+                aggregate(probs[a:b], pre.aggregate, pre.top_k, self.card.real_index)
+                for a, b in itertools.pairwise(bounds)
+            ]
+        )
 
     def p_ai(self, probs: np.ndarray) -> np.ndarray:
         """Probability that an image is not real: one minus the real class's probability."""

@@ -29,6 +29,42 @@ def fixed_crop_boxes(width: int, height: int, *, size: int, num_crops: int) -> l
     return [(x, y, x + size, y + size) for x, y in positions]
 
 
+def grid_boxes(width: int, height: int, *, size: int, max_patches: int) -> list[Box]:
+    """``size`` patches spread over the whole image, row by row: the full tiling (neighbours overlap
+    just enough to reach the far edge; a border strip under size/16 may stay out) when it needs at
+    most ``max_patches``, else the rows × cols grid of at most ``max_patches`` closest to the image's
+    aspect, evenly spaced edge to edge."""
+    if max_patches < 1:
+        raise ValueError(f"max_patches must be at least 1, got {max_patches}")
+    if width < size or height < size:
+        raise ValueError(f"a {width}×{height} image is smaller than a {size} patch; upscale it first")
+    # A tiling may leave up to size/16 pixels uncovered at each border rather than add a row for them.
+    slack = size // 8
+    full_cols, full_rows = (max(1, -(-(side - slack) // size)) for side in (width, height))
+    if full_cols * full_rows <= max_patches:
+        cols, rows = full_cols, full_rows
+    else:
+        cols, rows = _stratified_grid(width, height, full_cols, full_rows, max_patches)
+    xs, ys = _spread(width - size, cols), _spread(height - size, rows)
+    return [(x, y, x + size, y + size) for y in ys for x in xs]
+
+
+def _stratified_grid(width: int, height: int, max_cols: int, max_rows: int, budget: int) -> tuple[int, int]:
+    """The (cols, rows) with cols × rows ≤ budget using most of it, then closest to width : height."""
+    options = [
+        (c, r) for r in range(1, min(max_rows, budget) + 1) for c in range(1, min(max_cols, budget // r) + 1)
+    ]
+    aspect = width / height
+    return max(options, key=lambda cr: (cr[0] * cr[1], -abs(np.log(cr[0] / cr[1] / aspect))))
+
+
+def _spread(span: int, count: int) -> list[int]:
+    """``count`` offsets from 0 to ``span`` inclusive, evenly spaced (the centre when count is 1)."""
+    if count == 1:
+        return [span // 2]
+    return [round(i * span / (count - 1)) for i in range(count)]
+
+
 MAX_UPSCALED_ASPECT = 8  # a 10000×1 strip is cut to 8×1 before upscaling, not blown up to 1 280 000×128
 
 
@@ -67,11 +103,18 @@ def image_to_crops(img: Image.Image | np.ndarray, pre: Preprocessing) -> np.ndar
         if isinstance(img, Image.Image) or min(img.shape[:2]) < size:
             img = np.asarray(ensure_min_side(_as_image(img), size), dtype=np.uint8)
         height, width = img.shape[:2]
-        boxes = fixed_crop_boxes(width, height, size=size, num_crops=pre.num_crops)
+        boxes = crop_boxes(width, height, pre)
         crops = np.stack([img[top:bottom, left:right] for left, top, right, bottom in boxes])
     if pre.flip:
         crops = np.concatenate([crops, crops[:, :, ::-1]])
     return crops
+
+
+def crop_boxes(width: int, height: int, pre: Preprocessing) -> list[Box]:
+    """The boxes a native or grid model scores, on an image at least ``input_size`` on each side."""
+    if pre.crop == "grid":
+        return grid_boxes(width, height, size=pre.input_size, max_patches=pre.max_patches)
+    return fixed_crop_boxes(width, height, size=pre.input_size, num_crops=pre.num_crops)
 
 
 def _as_image(img: Image.Image | np.ndarray) -> Image.Image:

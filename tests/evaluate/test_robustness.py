@@ -13,8 +13,10 @@ def noisy() -> Image.Image:
     return Image.fromarray(rng.integers(0, 256, size=(60, 80, 3), dtype=np.uint8))
 
 
-def test_the_five_perturbations() -> None:
-    assert list(PERTURBATIONS) == ["jpeg90", "jpeg70", "jpeg50", "downscale0.5", "centre_crop"]
+def test_the_perturbations() -> None:
+    assert list(PERTURBATIONS) == [
+        "jpeg90", "jpeg70", "jpeg50", "downscale0.5", "upscale1.5", "centre_crop", "png", "rotate3",
+    ]  # fmt: skip
 
 
 @pytest.mark.parametrize("name", list(PERTURBATIONS))
@@ -53,3 +55,13 @@ def test_centre_crop_is_central() -> None:
 def test_jpeg_accepts_non_rgb_input() -> None:
     grey = Image.new("L", (16, 16), 128)
     assert PERTURBATIONS["jpeg70"](grey).mode == "RGB"
+
+
+def test_png_resave_keeps_every_pixel_and_rotation_leaves_no_blank_corner(noisy: Image.Image) -> None:
+    assert np.array_equal(np.asarray(PERTURBATIONS["png"](noisy)), np.asarray(noisy))
+    assert PERTURBATIONS["upscale1.5"](noisy).size == (120, 90)
+    flat = Image.new("RGB", (200, 150), (200, 180, 160))
+    turned = np.asarray(PERTURBATIONS["rotate3"](flat), dtype=np.int16)
+    assert turned.shape[0] < 150 and turned.shape[1] < 200
+    # no black fill survives in the kept box (the edge pixels are interpolated, not blank)
+    assert turned.min() > 100

@@ -38,6 +38,7 @@ TOP_LEVEL = {
     "model",
     "data",
     "per_source",
+    "by_source",
     "subsets",
     "robustness",
     "worst_errors",
@@ -78,6 +79,19 @@ def test_per_source_and_leak_free_subset(result: dict, image_manifest: pd.DataFr
     without = result["subsets"]["without_leaks"]
     test = image_manifest[image_manifest["split"] == "test"]
     assert without["n"] == int((~test["leak"]).sum()) < result["n"]
+
+
+def test_by_source_tells_each_source_apart_from_the_other_class(result: dict) -> None:
+    by = result["by_source"]
+    assert set(by) == {"camera", "gen_a", "gen_b"}
+    assert by["camera"]["label"] == "REAL" and by["gen_a"]["label"] == "AI"
+    assert "false_positive_rate" in by["camera"] and "recall" in by["gen_a"]
+    # the FPR/TPR of a one-class source are the share called AI at the card's threshold
+    p_ai, labels = result["_scores"]["p_ai"], result["_scores"]["labels"]
+    assert sum(m["n"] for m in by.values()) == result["n"]
+    real = [p for p, lab in zip(p_ai, labels, strict=True) if lab == "REAL"]
+    assert by["camera"]["false_positive_rate"] == np.mean(np.asarray(real) >= 0.5)
+    assert 0.5 < by["gen_a"]["roc_auc"] <= 1.0
 
 
 def test_robustness_on_a_stated_sample(result: dict) -> None:

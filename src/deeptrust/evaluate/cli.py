@@ -64,7 +64,9 @@ def evaluate(
         help="Dataset: a name, manifest, folder, .tar.gz or CSV (default: the model's own dataset, "
         "split as in training).",
     ),
-    split: str = typer.Option("test", "--split", help="Which split of the dataset to evaluate."),
+    split: str = typer.Option(
+        "test", "--split", help="Which split of the dataset to evaluate ('all': every image)."
+    ),
     json_out: Path | None = typer.Option(None, "--json", help="Write the metrics as JSON here."),
     report: Path | None = typer.Option(None, "--report", help="Write a self-contained HTML report."),
     robustness: bool = typer.Option(
@@ -78,9 +80,27 @@ def evaluate(
     ),
     seed: int = typer.Option(0, "--seed", help="Seed of the --limit and robustness samples."),
     batch_size: int = typer.Option(256, "--batch-size", min=1, help="Images per ONNX Runtime call."),
+    protocol: str | None = typer.Option(
+        None,
+        "--protocol",
+        help="'leave-one-out': refit the --config recipe without each source (or generator) and score it.",
+    ),
+    config: Path | None = typer.Option(None, "--config", "-c", help="Training config of the protocol."),
+    by: str | None = typer.Option(None, "--by", help="Protocol groups: 'source' or 'generator'."),
+    markdown: Path | None = typer.Option(None, "--markdown", help="Protocol: write its table as Markdown."),
 ) -> None:
-    """Evaluate a model on a dataset split: metrics, per-source, leak-free subset, robustness."""
+    """Evaluate a model on a dataset split: metrics, per-source, leak-free subset, robustness.
+
+    With ``--protocol leave-one-out --config C`` it evaluates the recipe of C instead: for every real
+    and every generated group, C refitted without that group scores it (train and val splits only).
+    """
     from deeptrust.detector import Detector
+
+    if protocol is not None:
+        from deeptrust.probe.cli import run_protocol
+
+        run_protocol(protocol, config, by=by, json_out=json_out, markdown=markdown)
+        return
 
     try:
         from deeptrust.evaluate.run import DataError, evaluate_model, write_json
@@ -97,7 +117,7 @@ def evaluate(
         result = evaluate_model(
             detector,
             manifest,
-            split=split,
+            split=None if split == "all" else split,
             robustness=robustness,
             robustness_limit=robustness_limit,
             batch_size=batch_size,

@@ -6,6 +6,9 @@ Each perturbation maps an RGB image to an RGB image; evaluation re-scores a samp
 - ``jpeg90/70/50``: one in-memory JPEG re-encode at that quality (4:2:0 chroma subsampling, Pillow's
   default), as when a picture is re-saved or uploaded.
 - ``downscale0.5``: half the width and height, bicubic (Pillow antialiases when shrinking).
+- ``upscale1.5``: one and a half times the width and height, bicubic (an upscaled re-post).
+- ``png``: a lossless PNG re-save (only the container changes).
+- ``rotate3``: a 3° bicubic rotation, cropped to the box without blank corners.
 - ``centre_crop``: the central half of the *area* (each side × 1/√2 ≈ 0.707), as a crop for a
   thumbnail or a new aspect would keep most of the picture.
 
@@ -52,10 +55,39 @@ def centre_crop(img: Image.Image, *, area: float = 0.5) -> Image.Image:
     return img.crop((left, top, left + w, top + h))
 
 
+def png_resave(img: Image.Image) -> Image.Image:
+    """A lossless PNG round trip: the pixels stay, the container and its metadata change."""
+    buffer = io.BytesIO()
+    img.convert("RGB").save(buffer, format="PNG")
+    buffer.seek(0)
+    with Image.open(buffer) as out:
+        return out.convert("RGB")
+
+
+def rotate(degrees: float) -> Perturbation:
+    """A small bicubic rotation, cropped to the largest centred box without blank corners."""
+
+    def apply(img: Image.Image) -> Image.Image:
+        turned = img.convert("RGB").rotate(degrees, resample=Image.Resampling.BICUBIC)
+        a = math.radians(abs(degrees))
+        w, h = img.width, img.height
+        # the axis-aligned box inside the rotated frame: shrink each side by the corner overhang
+        keep_w = max(1, int(w * math.cos(a) - h * math.sin(a)))
+        keep_h = max(1, int(h * math.cos(a) - w * math.sin(a)))
+        left, top = (w - keep_w) // 2, (h - keep_h) // 2
+        return turned.crop((left, top, left + keep_w, top + keep_h))
+
+    apply.__name__ = f"rotate{degrees:g}"
+    return apply
+
+
 PERTURBATIONS: dict[str, Perturbation] = {
     "jpeg90": jpeg(90),
     "jpeg70": jpeg(70),
     "jpeg50": jpeg(50),
     "downscale0.5": downscale(0.5),
+    "upscale1.5": downscale(1.5),
     "centre_crop": centre_crop,
+    "png": png_resave,
+    "rotate3": rotate(3),
 }

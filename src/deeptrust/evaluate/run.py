@@ -208,9 +208,44 @@ def _breakdowns(scored: pd.DataFrame, probs: np.ndarray, measure: Any) -> dict[s
         out["per_source"] = {
             s: measure(scored["label"][source == s].tolist(), probs[source == s]) for s in sorted(set(source))
         }
+    for key, column in (("by_source", "source"), ("by_generator", "generator")):
+        if column in scored and scored[column].fillna("").astype(str).str.len().gt(0).any():
+            out[key] = group_metrics(scored, probs, column, measure)
     leak = scored["leak"].to_numpy(dtype=bool)
     if leak.any():
         out["subsets"] = {"without_leaks": measure(scored["label"][~leak].tolist(), probs[~leak])}
+    return out
+
+
+def group_metrics(scored: pd.DataFrame, probs: np.ndarray, column: str, measure: Any) -> dict[str, Any]:
+    """Per value of ``column`` (and label): n, the share called AI at the card's threshold (TPR for
+    generated images, FPR for real ones), mean p_ai, and ROC-AUC of the group against every image
+    of the other class in the split — how well that one source or generator is told apart."""
+    from sklearn.metrics import roc_auc_score
+
+    threshold = measure.keywords["threshold"]
+    real_class = measure.keywords["real_class"]
+    real_index = list(measure.keywords["class_names"]).index(real_class)
+    p_ai = 1.0 - probs[:, real_index] if len(probs) else np.zeros(0)
+    is_real = (scored["label"] == real_class).to_numpy()
+    names = scored[column].fillna("").astype(str).replace("", UNNAMED_SOURCE).to_numpy()
+    out: dict[str, Any] = {}
+    for name in sorted(set(names)):
+        for real in (False, True):
+            mask = (names == name) & (is_real == real)
+            if not mask.any():
+                continue
+            other = is_real != real
+            row: dict[str, Any] = {
+                "label": real_class if real else "AI",
+                "n": int(mask.sum()),
+                "mean_p_ai": float(p_ai[mask].mean()),
+                ("false_positive_rate" if real else "recall"): float((p_ai[mask] >= threshold).mean()),
+            }
+            if other.any():
+                y = np.concatenate([np.zeros(mask.sum()) if real else np.ones(mask.sum()), (~is_real[other])])
+                row["roc_auc"] = float(roc_auc_score(y, np.concatenate([p_ai[mask], p_ai[other]])))
+            out[f"{name} ({row['label']})" if len(set(is_real[names == name])) > 1 else name] = row
     return out
 
 

@@ -13,7 +13,7 @@ import numpy as np
 from PIL import Image
 
 from deeptrust.card import Preprocessing
-from deeptrust.preprocess import fixed_crop_boxes, upscale_plan
+from deeptrust.preprocess import crop_boxes, upscale_plan
 
 MAX_HEATMAP_SIDE = 1024  # heatmaps are rendered at most this large on their long side
 
@@ -75,15 +75,38 @@ def image_activation(cams: np.ndarray, size: tuple[int, int], pre: Preprocessing
     if pre.crop == "resize":
         return _resize(cams.mean(axis=0), (width, height))
     _, scaled = upscale_plan(width, height, pre.input_size)  # extreme strips: approximate placement
-    total = np.zeros((scaled[1], scaled[0]), np.float32)
+    # Accumulated at most MAX_HEATMAP_SIDE on the long side: a 50 MP map would cost 200 MB per array.
+    shrink = min(1.0, MAX_HEATMAP_SIDE / max(scaled))
+    out_w, out_h = max(1, round(scaled[0] * shrink)), max(1, round(scaled[1] * shrink))
+    total = np.zeros((out_h, out_w), np.float32)
     count = np.zeros_like(total)
-    boxes = fixed_crop_boxes(*scaled, size=pre.input_size, num_crops=pre.num_crops)
-    for cam, (left, top, right, bottom) in zip(cams, boxes, strict=True):
-        total[top:bottom, left:right] += _resize(cam, (right - left, bottom - top))
-        count[top:bottom, left:right] += 1
+    boxes = crop_boxes(*scaled, pre)
+    for cam, box in zip(cams, boxes, strict=True):
+        left, top, right, bottom = (round(v * shrink) for v in box)
+        if right > left and bottom > top:
+            total[top:bottom, left:right] += _resize(cam, (right - left, bottom - top))
+            count[top:bottom, left:right] += 1
     with np.errstate(invalid="ignore", divide="ignore"):
         heat = np.where(count > 0, total / np.maximum(count, 1), np.nan)
-    return heat if scaled == (width, height) else _resize(heat, (width, height))
+    if pre.crop == "grid" and not (count > 0).all():
+        heat = _fill_from_nearest(heat, cams, boxes, shrink)
+    return heat if (out_w, out_h) == (width, height) else _resize(heat, (width, height))
+
+
+def _fill_from_nearest(heat: np.ndarray, cams: np.ndarray, boxes: list, shrink: float) -> np.ndarray:
+    """Pixels no patch covered take the mean evidence of the nearest patch: a sampled grid's map still
+    covers the whole image (coarser between patches, as the verdict itself is)."""
+    centres = np.asarray([((b[0] + b[2]) / 2 * shrink, (b[1] + b[3]) / 2 * shrink) for b in boxes])
+    means = cams.reshape(len(cams), -1).mean(axis=1)
+    ys, xs = np.nonzero(np.isnan(heat))
+    nearest = np.empty(len(ys), np.int64)
+    for start in range(0, len(ys), 1 << 16):  # bounded memory: (chunk, patches) distances at a time
+        dx = xs[start : start + (1 << 16), None] - centres[None, :, 0]
+        dy = ys[start : start + (1 << 16), None] - centres[None, :, 1]
+        nearest[start : start + (1 << 16)] = np.argmin(dx * dx + dy * dy, axis=1)
+    heat = heat.copy()
+    heat[ys, xs] = means[nearest]
+    return heat
 
 
 def _resize(arr: np.ndarray, size: tuple[int, int]) -> np.ndarray:

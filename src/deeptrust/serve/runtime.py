@@ -7,6 +7,7 @@ a reference to the runtime that prepared it.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import itertools
 import threading
@@ -18,7 +19,8 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from deeptrust.detector import Detector, softmax
+from deeptrust.card import Preprocessing
+from deeptrust.detector import Detector
 from deeptrust.imageio import sniff_format
 from deeptrust.serve.cam import Head, class_activation, image_activation, load_head, render_heatmap
 from deeptrust.settings import Settings
@@ -93,11 +95,18 @@ class ModelRuntime:
         if self.head is None or item.image is None:
             raise RuntimeError(f"model {self.card.name} has no feature output: no heatmap")
         d = self.detector
-        logits, features = d.session.run(["logits", "features"], {d._input: item.crops})
-        probs = softmax(logits.astype(np.float32)).mean(axis=0)
+        pre = explain_preprocessing(self.card.preprocessing)
+        crops = item.crops if pre == self.card.preprocessing else d.preprocess_with(item.image, pre)
+        chunks = [
+            d.session.run(["logits", "features"], {d._input: crops[i : i + 64]})
+            for i in range(0, len(crops), 64)
+        ]
+        features = np.concatenate([f for _, f in chunks])
+        # The verdict is the one /v1/predict gives (the card's patches and rule); the map is denser.
+        probs = d.predict_crops([item.crops])[0]
         target = self.target_class(probs)
         cams = class_activation(features, self.head, target=target, reference=self.card.real_index)
-        heat = image_activation(cams, item.image.size, self.card.preprocessing)
+        heat = image_activation(cams, item.image.size, pre)
         heatmap, overlay = render_heatmap(item.image, heat)
         return probs, heatmap, overlay
 
@@ -116,6 +125,16 @@ class ModelRuntime:
             "scores": {c: float(p) for c, p in zip(card.class_names, probs, strict=True)},
             "model": self.info,
         }
+
+
+EXPLAIN_MAX_PATCHES = 64  # a heatmap tiles up to 64 patches (1024² at 128 px), then samples a grid
+
+
+def explain_preprocessing(pre: Preprocessing) -> Preprocessing:
+    """A grid model's heatmap looks at more patches than its verdict: the full tiling up to a bound."""
+    if pre.crop != "grid":
+        return pre
+    return dataclasses.replace(pre, max_patches=max(pre.max_patches, EXPLAIN_MAX_PATCHES))
 
 
 def predict_grouped(items: list[Decoded]) -> list[np.ndarray]:

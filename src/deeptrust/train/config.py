@@ -19,6 +19,9 @@ class ModelConfig(_Strict):
     family: str = "efficientnet_lite0"  # a name from deeptrust.train.registry.list_models()
     pretrained: bool = True
     dropout: float | None = None  # None keeps the family's default
+    # Tapped-feature families (efficientnet_lite0_taps): which layers, and their squares too.
+    taps: tuple[str, ...] = ()
+    squares: bool = True
 
 
 class DataSourceConfig(_Strict):
@@ -53,8 +56,11 @@ class DataConfig(_Strict):
 
 class InputConfig(_Strict):
     size: int = Field(224, ge=8)  # crop side fed to the network, pixels
-    crop: Literal["resize", "native"] = "native"
+    crop: Literal["resize", "native", "grid"] = "native"
     num_crops: int = 5  # fixed crops averaged at evaluation/inference: 1, 5 or 9
+    max_patches: int = Field(8, ge=1)  # grid: at most this many native patches over the whole image
+    aggregate: Literal["mean", "geomean", "top_k"] = "mean"  # patch probabilities → the image's
+    top_k: int = Field(2, ge=1)
     flip: bool = False  # also score each crop mirrored (test-time augmentation)
     mean: tuple[float, float, float] = IMAGENET_MEAN
     std: tuple[float, float, float] = IMAGENET_STD
@@ -93,6 +99,15 @@ class OptimConfig(_Strict):
     threads: int | None = None  # torch threads; None: all cores
 
 
+class ProbeConfig(_Strict):
+    """Tapped-feature families: the ridge probe fitted on cached features (deeptrust.probe)."""
+
+    alpha: float = Field(0.1, gt=0)  # ridge penalty on standardised features
+    aug_views: int = Field(1, ge=0)  # augmented copies of each training image (resize/JPEG), besides it
+    by: Literal["source", "generator"] = "source"  # the groups each weighing the same in the fit
+    min_group: int = Field(20, ge=1)  # generator groups smaller than this stay with their source
+
+
 class TrainConfig(_Strict):
     name: str
     seed: int = 0
@@ -101,6 +116,7 @@ class TrainConfig(_Strict):
     input: InputConfig = InputConfig()
     augment: AugmentConfig = AugmentConfig()
     optim: OptimConfig = OptimConfig()
+    probe: ProbeConfig = ProbeConfig()
     target_fpr: float = Field(0.05, gt=0, lt=1)  # decision threshold chosen on validation for this FPR
     out_dir: Path | None = None  # default: <home>/runs/<name>
 

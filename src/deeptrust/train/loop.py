@@ -62,7 +62,15 @@ def seed_everything(seed: int) -> None:
 def preprocessing_of(config: TrainConfig) -> Preprocessing:
     i = config.input
     return Preprocessing(
-        input_size=i.size, crop=i.crop, num_crops=i.num_crops, flip=i.flip, mean=i.mean, std=i.std
+        input_size=i.size,
+        crop=i.crop,
+        num_crops=i.num_crops,
+        flip=i.flip,
+        max_patches=i.max_patches,
+        aggregate=i.aggregate,
+        top_k=i.top_k,
+        mean=i.mean,
+        std=i.std,
     )
 
 
@@ -212,7 +220,9 @@ def save_checkpoint(
 
 
 def build_model(config: TrainConfig, num_classes: int, *, pretrained: bool | None = None) -> Classifier:
-    extra = {} if config.model.dropout is None else {"dropout": config.model.dropout}
+    extra: dict[str, object] = {} if config.model.dropout is None else {"dropout": config.model.dropout}
+    if config.model.family.endswith("_taps"):
+        extra |= {"taps": config.model.taps, "squares": config.model.squares}
     use_pretrained = config.model.pretrained if pretrained is None else pretrained
     return create_model(config.model.family, num_classes=num_classes, pretrained=use_pretrained, **extra)
 

@@ -46,7 +46,7 @@ def list_models() -> list[str]:
     return sorted(_FAMILIES)
 
 
-def create_model(name: str, *, num_classes: int, pretrained: bool = True, **kwargs: float) -> Classifier:
+def create_model(name: str, *, num_classes: int, pretrained: bool = True, **kwargs: object) -> Classifier:
     if name not in _FAMILIES:
         raise ValueError(f"unknown model family {name!r}; choose one of {', '.join(list_models())}")
     return _FAMILIES[name](num_classes=num_classes, pretrained=pretrained, **kwargs)
@@ -162,3 +162,22 @@ def efficientnet_lite1(*, num_classes: int, pretrained: bool = True, dropout: fl
 @register_model
 def efficientnet_lite2(*, num_classes: int, pretrained: bool = True, dropout: float = 0.3) -> Classifier:
     return _efficientnet_lite(2, num_classes, pretrained, dropout)
+
+
+# -- linear probes on frozen tapped features (deeptrust.probe): the head is fitted, not trained here.
+@register_model
+def efficientnet_lite0_taps(
+    *, num_classes: int, pretrained: bool = True, taps: tuple[str, ...] = (), squares: bool = True
+) -> Classifier:
+    """Frozen ImageNet Lite0; features: the ``taps`` layers' activations and squares, pooled."""
+    from deeptrust.probe.features import ALL_TAPS, LiteTaps, tap_channels
+
+    taps = tuple(taps) or ALL_TAPS
+    base = _efficientnet_lite(0, num_classes, pretrained, 0.0)
+    net = base.features.net
+    features = LiteTaps(net, taps, squares=squares)
+    width = sum(tap_channels(taps).values()) * (2 if squares else 1)
+    return Classifier(features, width, num_classes, 0.0)
+
+
+BASE_WEIGHTS["efficientnet_lite0_taps"] = BASE_WEIGHTS["efficientnet_lite0"]
