@@ -14,7 +14,7 @@ import io
 import json
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +23,7 @@ import pandas as pd
 import torch
 from PIL import Image
 
+from deeptrust._progress import create_progress
 from deeptrust.card import Preprocessing
 from deeptrust.preprocess import image_to_crops, normalize
 from deeptrust.probe import cache
@@ -45,7 +46,9 @@ class FeatureExtractor:
         path = export_onnx(self.model, Path(self._tmp.name) / "backbone.onnx", input_size=pre.input_size)
         self.session = session(path, threads)
 
-    def __call__(self, images: Iterator[np.ndarray], *, batch: int = 64) -> tuple[np.ndarray, np.ndarray]:
+    def __call__(
+        self, images: Iterator[np.ndarray], *, batch: int = 64, done: Callable[[], object] = lambda: None
+    ) -> tuple[np.ndarray, np.ndarray]:
         feats, owner, pending, owners = [], [], [], []
 
         def flush() -> None:
@@ -62,6 +65,7 @@ class FeatureExtractor:
             owners.extend([i] * len(crops))
             if len(owners) >= batch:
                 flush()
+            done()
         if owners:
             flush()
         return np.concatenate(feats), np.asarray(owner, np.int64)
@@ -89,25 +93,47 @@ def cached_features(
     view: str,
     config: TrainConfig,
     settings: Settings,
+    *,
+    show: bool = True,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Features of ``images`` in ``view`` ("clean" or "aug<k>"), from the cache when computed before."""
+    """Features of ``images`` in ``view`` ("clean" or "aug<k>"), computing only images not cached yet.
+
+    One store per view and feature recipe, keyed by image sha256, so configs sharing images (one
+    dataset alone and combined with others) share the work. An augmented view is seeded per image.
+    """
     m = config.model
     ident = [view, str(config.seed), m.family, ",".join(m.taps), str(m.squares), repr(extractor.pre)]
     if view != "clean":
         ident.append(config.augment.model_dump_json())
-    key = hashlib.sha256("\n".join([*ident, *sha256]).encode()).hexdigest()[:20]
-    path = settings.cache_dir / "probe" / f"{key}.npz"
+    key = hashlib.sha256("\n".join(ident).encode()).hexdigest()[:20]
+    path = settings.cache_dir / "probe" / f"{view}-{key}.npz"
+    known: dict[str, np.ndarray] = {}
     if path.exists():
-        feats, owner, _ = cache.load(path)
-        return feats, owner
-    if view == "clean":
-        source: Iterator[np.ndarray] = iter(images)
-    else:
-        rng = np.random.default_rng([config.seed, int(view.removeprefix("aug"))])
-        source = (degrade(px, config, rng) for px in images)
-    feats, owner = extractor(source)
-    cache.save(path, feats, owner, sha256)
-    return feats, owner
+        feats, owner, keys = cache.load(path)
+        known = {k: feats[owner == i] for i, k in enumerate(keys)}
+    missing = [i for i, sha in enumerate(sha256) if sha not in known]
+    if missing:
+        todo = (images[i] for i in missing)
+        if view != "clean":
+            todo = (degrade(images[i], config, _image_rng(config.seed, view, sha256[i])) for i in missing)
+        with create_progress(enabled=show, unit="img") as bar:
+            task = bar.add_task(f"features ({view})", total=len(missing))
+            feats, owner = extractor(todo, done=lambda: bar.advance(task))
+        for n, i in enumerate(missing):
+            known[sha256[i]] = feats[owner == n]
+        keys = sorted(known)
+        cache.save(
+            path,
+            np.concatenate([known[k] for k in keys]),
+            np.concatenate([np.full(len(known[k]), i) for i, k in enumerate(keys)]),
+            keys,
+        )
+    rows = [known[sha] for sha in sha256]
+    return np.concatenate(rows), np.concatenate([np.full(len(r), i) for i, r in enumerate(rows)])
+
+
+def _image_rng(seed: int, view: str, sha256: str) -> np.random.Generator:
+    return np.random.default_rng([seed, int(view.removeprefix("aug")), int(sha256[:8], 16)])
 
 
 def image_table(data: dict[str, Any], config: TrainConfig) -> pd.DataFrame:
@@ -115,7 +141,8 @@ def image_table(data: dict[str, Any], config: TrainConfig) -> pd.DataFrame:
     rows = pd.concat([data["train"].rows, data["val"].rows], ignore_index=True)
     if "generator" not in rows:
         rows["generator"] = ""
-    rows["source"] = rows["source"].fillna("").replace("", config.name)
+    fallback = rows["dataset"] if "dataset" in rows else pd.Series(config.name, index=rows.index)
+    rows["source"] = rows["source"].fillna("").where(rows["source"].fillna("") != "", fallback)
     rows["group"] = assign_groups(rows, by=config.probe.by, min_group=config.probe.min_group)
     return rows
 
@@ -131,10 +158,12 @@ def build_table(config: TrainConfig, settings: Settings, show: bool) -> tuple[Pa
     shas = [*data["train"].rows["sha256"], *data["val"].rows["sha256"]]
     n_train = len(data["train"].images)
     views: dict[str, tuple[np.ndarray, np.ndarray]] = {
-        "clean": cached_features(extractor, images, shas, "clean", config, settings)
+        "clean": cached_features(extractor, images, shas, "clean", config, settings, show=show)
     }
     for k in range(1, config.probe.aug_views + 1):
-        f, o = cached_features(extractor, images[:n_train], shas[:n_train], f"aug{k}", config, settings)
+        f, o = cached_features(
+            extractor, images[:n_train], shas[:n_train], f"aug{k}", config, settings, show=show
+        )
         views[f"aug{k}"] = (f, o)  # owners index the train rows, which come first in the table
     recipe = Recipe(
         columns=np.arange(views["clean"][0].shape[1]),

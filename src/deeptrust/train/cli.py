@@ -40,7 +40,12 @@ def train(
         typer.secho(f"bad config {config}: {exc}", fg="red", err=True)
         raise typer.Exit(2) from exc
     try:
-        run_dir = run_training(cfg, resume=resume)
+        if cfg.model.family.endswith("_taps"):  # a frozen backbone: its linear probe is fitted, no epochs
+            from deeptrust.probe.run import fit_run
+
+            run_dir = fit_run(cfg)  # --resume has nothing to do: features are cached per image
+        else:
+            run_dir = run_training(cfg, resume=resume)
     except (FileExistsError, ValueError, FileNotFoundError) as exc:
         typer.secho(str(exc), fg="red", err=True)
         raise typer.Exit(2) from exc
