@@ -154,3 +154,25 @@ def test_default_data_is_the_models_own_split(tmp_path):
     assert _dataset_args(str(tmp_path / "." / "photos.tar.gz"), own)[1] == expected
     # ... while other data is imported with its own defaults.
     assert _dataset_args(str(tmp_path / "other"), own) == (str(tmp_path / "other"), {})
+
+
+def test_a_combined_models_dataset_is_evaluated_with_that_parts_own_split(tmp_path) -> None:
+    from deeptrust.evaluate.cli import _dataset_args
+
+    archive = tmp_path / "multigen.tar.gz"
+    archive.write_bytes(b"")
+    card_dataset = {
+        "name": "photos",
+        "source": None,
+        "parts": [
+            {
+                "name": "multigen",
+                "source": str(archive),
+                "options": {"val_fraction": 0.15, "test_fraction": 0.2, "seed": 0, "keep_leaks": False},
+            },
+        ],
+    }
+    expected = (str(archive), {"name": "multigen", "val_fraction": 0.15, "test_fraction": 0.2, "seed": 0})
+    assert _dataset_args(str(archive), card_dataset) == expected
+    assert _dataset_args("multigen", card_dataset) == expected
+    assert _dataset_args(str(tmp_path / "other.tar.gz"), card_dataset) == (str(tmp_path / "other.tar.gz"), {})

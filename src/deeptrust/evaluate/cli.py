@@ -144,13 +144,25 @@ def _dataset_args(data: str | None, dataset: dict[str, Any]) -> tuple[str, dict[
     """
     source = dataset.get("source")
     own = {"name": dataset.get("name"), **dataset.get("options", {})} if source else {}
+    for part in dataset.get("parts", ()):  # trained on combined datasets: each part keeps its own split
+        same_path = data is not None and _same_path(data, part.get("source"))
+        if data == part.get("name") or same_path:
+            options = {k: v for k, v in part.get("options", {}).items() if k in SPLIT_OPTIONS}
+            return str(part["source"]), {"name": part["name"], **options}
     if data is None:
         if not source:
             _fail("--data is required: the model card names no dataset of its own")
         return str(source), own
-    if source and Path(data).expanduser().resolve() == Path(source).expanduser().resolve():
+    if source and _same_path(data, source):
         return data, own
     return data, {}
+
+
+SPLIT_OPTIONS = ("val_fraction", "test_fraction", "seed")
+
+
+def _same_path(a: str, b: str | None) -> bool:
+    return b is not None and Path(a).expanduser().resolve() == Path(b).expanduser().resolve()
 
 
 def _load_manifest(data: str, options: dict[str, Any] | None = None) -> Any:

@@ -243,6 +243,7 @@ def _summary(config, data, metrics, threshold, minutes, run_id, stats) -> dict[s
                 "seed": config.data.split_seed,
             },
             "n": {s: len(data[s].labels) for s in ("train", "val")},
+            **({"parts": data["dataset"].parts} if config.data.sources else {}),
         },
         "groups": {
             g: {"label": "FAKE" if s.label else "REAL", "train_patches": s.n} for g, s in stats.items()
