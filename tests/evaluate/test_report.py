@@ -19,6 +19,7 @@ SECTIONS = (
     "Plots",
     "Subsets",
     "Per source",
+    "By source",
     "Robustness",
     "Worst errors",
     "Unreadable images",

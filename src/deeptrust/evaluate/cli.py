@@ -44,6 +44,14 @@ SOURCE_METRICS = (
     ("tpr_at_fpr_5pct", "TPR@5%"),
     ("ece", "ECE"),
 )
+GROUP_METRICS = (
+    ("label", "label"),
+    ("n", "n"),
+    ("recall", "TPR"),
+    ("false_positive_rate", "FPR"),
+    ("mean_p_ai", "mean p_ai"),
+    ("roc_auc", "AUC"),
+)
 TABLE_STYLE: dict[str, Any] = {"box": box.SIMPLE_HEAD, "collapse_padding": True, "pad_edge": False}
 ROBUSTNESS_METRICS = (
     ("n", "n"),
@@ -208,6 +216,10 @@ def print_result(result: dict[str, Any], console: Console) -> None:
     console.print(_overall_table(groups))
     if "per_source" in result:
         console.print(_rows_table("Per source", "source", result["per_source"], SOURCE_METRICS))
+    for key, first in (("by_source", "source"), ("by_generator", "generator")):
+        if key in result:
+            title = f"By {first} (TPR/FPR at the threshold; AUC against every image of the other class)"
+            console.print(_rows_table(title, first, result[key], GROUP_METRICS))
     if "robustness" in result:
         console.print(_robustness_table(result["robustness"]))
     for reason, n in data.get("import_excluded", {}).items():

@@ -71,6 +71,10 @@ def write_report(result: dict[str, Any], path: Path, *, title: str | None = None
         _figures(result, np.asarray(scores["y_ai"], bool), np.asarray(scores["p_ai"], float)),
         _metrics_section("Subsets", {"all": result, **result.get("subsets", {})}, "subset"),
         _metrics_section("Per source", result.get("per_source"), "source"),
+        _group_section(
+            "By source (each against every image of the other class)", result.get("by_source"), "source"
+        ),
+        _group_section("By generator", result.get("by_generator"), "generator"),
         _robustness_section(result.get("robustness")),
         _worst_errors_section(result.get("worst_errors", [])),
         _errors_section(result.get("errors", [])),
@@ -161,6 +165,24 @@ def _metrics_section(title: str, groups: dict[str, Any] | None, key_name: str) -
         return ""
     header = (key_name, *(label for _, label in METRIC_COLUMNS))
     rows = [(name, *(m.get(key) for key, _ in METRIC_COLUMNS)) for name, m in groups.items()]
+    return f"<h2>{_e(title)}</h2>" + _table(header, rows)
+
+
+GROUP_COLUMNS = (
+    ("label", "label"),
+    ("n", "n"),
+    ("recall", "TPR at threshold"),
+    ("false_positive_rate", "FPR at threshold"),
+    ("mean_p_ai", "mean p_ai"),
+    ("roc_auc", "ROC-AUC"),
+)
+
+
+def _group_section(title: str, groups: dict[str, Any] | None, key_name: str) -> str:
+    if not groups:
+        return ""
+    header = (key_name, *(label for _, label in GROUP_COLUMNS))
+    rows = [(name, *(m.get(key) for key, _ in GROUP_COLUMNS)) for name, m in groups.items()]
     return f"<h2>{_e(title)}</h2>" + _table(header, rows)
 
 

@@ -224,6 +224,8 @@ def fit_run(config: TrainConfig, *, show: bool = True, settings: Settings | None
 
 
 def _summary(config, data, metrics, threshold, minutes, run_id, stats) -> dict[str, Any]:
+    from deeptrust.train.loop import dataset_summary
+
     return {
         "name": config.name,
         "family": config.model.family,
@@ -233,18 +235,7 @@ def _summary(config, data, metrics, threshold, minutes, run_id, stats) -> dict[s
         "best_epoch": 0,
         "epochs_run": 0,
         "train_minutes": round(minutes, 2),
-        "dataset": {
-            "name": data["dataset"].name,
-            "hash": data["dataset"].dataset_hash,
-            "source": config.data.source,
-            "options": {
-                "val_fraction": config.data.val_fraction,
-                "test_fraction": config.data.test_fraction,
-                "seed": config.data.split_seed,
-            },
-            "n": {s: len(data[s].labels) for s in ("train", "val")},
-            **({"parts": data["dataset"].parts} if config.data.sources else {}),
-        },
+        "dataset": dataset_summary(config, data),
         "groups": {
             g: {"label": "FAKE" if s.label else "REAL", "train_patches": s.n} for g, s in stats.items()
         },

@@ -321,6 +321,22 @@ def _epochs(model, ema, opt, sched, state, rng, config, data, val_x, owner, out,
             break
 
 
+def dataset_summary(config: TrainConfig, data: dict[str, Any]) -> dict[str, Any]:
+    """What a run's summary (and so its model card) records of the data it was trained on."""
+    return {
+        "name": data["dataset"].name,
+        "hash": data["dataset"].dataset_hash,
+        "source": config.data.source,
+        **({"parts": data["dataset"].parts} if config.data.sources else {}),
+        "options": {
+            "val_fraction": config.data.val_fraction,
+            "test_fraction": config.data.test_fraction,
+            "seed": config.data.split_seed,
+        },
+        "n": {s: len(data[s].labels) for s in ("train", "val")},
+    }
+
+
 def _finish(model, out, config, data, val_x, owner, state, tracker) -> dict[str, Any]:
     """Best weights, fp32 validation scores → threshold and metrics; artifacts to MLflow."""
     best = torch.load(out / "best.pt", map_location="cpu", weights_only=False)
@@ -335,18 +351,7 @@ def _finish(model, out, config, data, val_x, owner, state, tracker) -> dict[str,
         "best_epoch": state.best_epoch,
         "epochs_run": state.epoch,
         "train_minutes": round(state.seconds / 60, 2),
-        "dataset": {
-            "name": data["dataset"].name,
-            "hash": data["dataset"].dataset_hash,
-            "source": config.data.source,
-            **({"parts": data["dataset"].parts} if config.data.sources else {}),
-            "options": {
-                "val_fraction": config.data.val_fraction,
-                "test_fraction": config.data.test_fraction,
-                "seed": config.data.split_seed,
-            },
-            "n": {s: len(data[s].labels) for s in ("train", "val")},
-        },
+        "dataset": dataset_summary(config, data),
         "validation": metrics,
         "history": state.history,
         "mlflow_run_id": state.run_id,
