@@ -71,10 +71,10 @@ def write_report(result: dict[str, Any], path: Path, *, title: str | None = None
         _figures(result, np.asarray(scores["y_ai"], bool), np.asarray(scores["p_ai"], float)),
         _metrics_section("Subsets", {"all": result, **result.get("subsets", {})}, "subset"),
         _metrics_section("Per source", result.get("per_source"), "source"),
-        _group_section(
-            "By source (each against every image of the other class)", result.get("by_source"), "source"
+        _metrics_section(
+            "By source (each against the other class)", result.get("by_source"), "source", GROUPS
         ),
-        _group_section("By generator", result.get("by_generator"), "generator"),
+        _metrics_section("By generator", result.get("by_generator"), "generator", GROUPS),
         _robustness_section(result.get("robustness")),
         _worst_errors_section(result.get("worst_errors", [])),
         _errors_section(result.get("errors", [])),
@@ -160,15 +160,7 @@ def _figures(result: dict[str, Any], y: np.ndarray, p: np.ndarray) -> str:
     return f"<div class='figs'>{''.join(parts)}</div>"
 
 
-def _metrics_section(title: str, groups: dict[str, Any] | None, key_name: str) -> str:
-    if not groups:
-        return ""
-    header = (key_name, *(label for _, label in METRIC_COLUMNS))
-    rows = [(name, *(m.get(key) for key, _ in METRIC_COLUMNS)) for name, m in groups.items()]
-    return f"<h2>{_e(title)}</h2>" + _table(header, rows)
-
-
-GROUP_COLUMNS = (
+GROUPS = (  # by_source / by_generator rows
     ("label", "label"),
     ("n", "n"),
     ("recall", "TPR at threshold"),
@@ -178,11 +170,13 @@ GROUP_COLUMNS = (
 )
 
 
-def _group_section(title: str, groups: dict[str, Any] | None, key_name: str) -> str:
+def _metrics_section(
+    title: str, groups: dict[str, Any] | None, key_name: str, columns: tuple = METRIC_COLUMNS
+) -> str:
     if not groups:
         return ""
-    header = (key_name, *(label for _, label in GROUP_COLUMNS))
-    rows = [(name, *(m.get(key) for key, _ in GROUP_COLUMNS)) for name, m in groups.items()]
+    header = (key_name, *(label for _, label in columns))
+    rows = [(name, *(m.get(key) for key, _ in columns)) for name, m in groups.items()]
     return f"<h2>{_e(title)}</h2>" + _table(header, rows)
 
 
