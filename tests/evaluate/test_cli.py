@@ -176,3 +176,24 @@ def test_a_combined_models_dataset_is_evaluated_with_that_parts_own_split(tmp_pa
     assert _dataset_args(str(archive), card_dataset) == expected
     assert _dataset_args("multigen", card_dataset) == expected
     assert _dataset_args(str(tmp_path / "other.tar.gz"), card_dataset) == (str(tmp_path / "other.tar.gz"), {})
+
+
+def test_split_all_scores_every_image_and_prints_by_source(
+    tiny_model_dir: Path, fake_data: list[dict], tmp_path: Path
+) -> None:
+    out_json = tmp_path / "m.json"
+    args = ["-m", str(tiny_model_dir), "-d", "tiny-set", "--split", "all", "--no-robustness"]
+    result = runner.invoke(app, [*args, "--json", str(out_json)])
+    assert result.exit_code == 0, result.output
+    metrics = json.loads(out_json.read_text())
+    test_and_val = runner.invoke(app, [*args[:4], "--split", "test", "--no-robustness"])
+    assert test_and_val.exit_code == 0
+    assert metrics["n"] > 32 and metrics["data"]["split"] is None  # test (32) and val together
+    assert "By source" in result.output and set(metrics["by_source"]) == {"camera", "gen_a", "gen_b"}
+
+
+def test_an_unknown_protocol_or_a_missing_config_is_a_usage_error(tmp_path: Path) -> None:
+    unknown = runner.invoke(app, ["--protocol", "k-fold", "--config", str(tmp_path / "c.yaml")])
+    assert unknown.exit_code == 2 and "unknown protocol" in unknown.output
+    missing = runner.invoke(app, ["--protocol", "leave-one-out"])
+    assert missing.exit_code == 2 and "needs --config" in missing.output
