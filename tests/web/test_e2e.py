@@ -103,7 +103,10 @@ def heatmap_opacity(page: Page) -> float:
 
 
 def test_check_feedback_review_relabel_export(browser: Browser, server_factory, keys, tmp_path: Path) -> None:
-    server = server_factory(env={"DEEPTRUST_MODEL": "photos", "DEEPTRUST_AUTH": "required"}).wait_ready()
+    # band 0: only the flag sent below is queued, whatever the model's p_ai for this photo (a borderline
+    # score would queue a second item by itself; tests/web/test_routes.py covers the band)
+    env = {"DEEPTRUST_MODEL": "photos", "DEEPTRUST_AUTH": "required", "DEEPTRUST_REVIEW_BAND": "0"}
+    server = server_factory(env=env).wait_ready()
     photo = sample_photo(tmp_path)
     page, errors = open_page(browser, server.url)
 
