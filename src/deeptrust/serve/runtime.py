@@ -20,7 +20,7 @@ import numpy as np
 from PIL import Image
 
 from deeptrust.card import Preprocessing
-from deeptrust.detector import Detector
+from deeptrust.detector import Detector, aggregate, softmax
 from deeptrust.imageio import sniff_format
 from deeptrust.serve.cam import Head, class_activation, image_activation, load_head, render_heatmap
 from deeptrust.settings import Settings
@@ -96,14 +96,20 @@ class ModelRuntime:
             raise RuntimeError(f"model {self.card.name} has no feature output: no heatmap")
         d = self.detector
         pre = explain_preprocessing(self.card.preprocessing)
-        crops = item.crops if pre == self.card.preprocessing else d.preprocess_with(item.image, pre)
+        same = pre == self.card.preprocessing
+        crops = item.crops if same else d.preprocess_with(item.image, pre)
         chunks = [
             d.session.run(["logits", "features"], {d._input: crops[i : i + 64]})
             for i in range(0, len(crops), 64)
         ]
         features = np.concatenate([f for _, f in chunks])
-        # The verdict is the one /v1/predict gives (the card's patches and rule); the map is denser.
-        probs = d.predict_crops([item.crops])[0]
+        # The verdict is the one /v1/predict gives (the card's patches and rule); a grid's map is denser.
+        if same:
+            logits = np.concatenate([lg for lg, _ in chunks]).astype(np.float32)
+            card_pre = self.card.preprocessing
+            probs = aggregate(softmax(logits), card_pre.aggregate, card_pre.top_k, self.card.real_index)
+        else:
+            probs = d.predict_crops([item.crops])[0]
         target = self.target_class(probs)
         cams = class_activation(features, self.head, target=target, reference=self.card.real_index)
         heat = image_activation(cams, item.image.size, pre)
