@@ -1,0 +1,54 @@
+"""Probe variants under the leave-one-source-out protocol, on the features a config caches.
+
+    .venv/bin/python benchmarks/probe_search.py configs/photos-multigen.yaml \
+        '[{"views": ["clean"]}, {"alpha": 1.0}, {"squares": false, "views": ["clean"]}]'
+
+Each candidate is JSON: ``taps`` (default all), ``squares`` (true), ``alpha`` (0.1), ``agg``
+(mean|geomean|top_k) and ``k``, ``by`` (source|generator), ``views`` (training views, default clean +
+aug1), ``show`` (print the per-group table). Prints the protocol's summary per candidate.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+
+import numpy as np
+
+from deeptrust.probe.features import ALL_TAPS, feature_columns
+from deeptrust.probe.protocol import PatchTable, Recipe, assign_groups, leave_one_out, summarize
+from deeptrust.probe.run import build_table
+from deeptrust.settings import get_settings
+from deeptrust.train.config import load_config
+
+
+def columns(taps: tuple[str, ...], squares: bool) -> np.ndarray:
+    names = feature_columns(ALL_TAPS)
+    keep = [i for i, c in enumerate(names) if c.split(".")[0] in taps and (squares or ".mean." in c)]
+    return np.asarray(keep)
+
+
+def main() -> None:
+    config = load_config(sys.argv[1])
+    table, _ = build_table(config, get_settings(), show=False)
+    for c in json.loads(sys.argv[2]):
+        started = time.perf_counter()
+        recipe = Recipe(
+            columns=columns(tuple(c.get("taps", ALL_TAPS)), c.get("squares", True)),
+            alpha=c.get("alpha", 0.1),
+            aggregate=c.get("agg", "mean"),
+            top_k=c.get("k", 2),
+        )
+        images = table.images.assign(group=assign_groups(table.images, by=c.get("by", "source")))
+        result = leave_one_out(
+            PatchTable(images, table.views, recipe), train_views=tuple(c.get("views", ["clean", "aug1"]))
+        )
+        summary = {k: round(v, 4) for k, v in summarize(result).items()}
+        print(json.dumps(c), summary, f"{time.perf_counter() - started:.0f}s", flush=True)
+        if c.get("show"):
+            print(result[["group", "n", "roc_auc", "tpr_at_threshold", "fpr_at_threshold"]].to_string())
+
+
+if __name__ == "__main__":
+    main()
