@@ -11,7 +11,10 @@ combine, and the model is a gauge (``Info`` does not work across processes).
 from __future__ import annotations
 
 import os
+import shutil
+import time
 from collections.abc import Callable
+from pathlib import Path
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -97,6 +100,44 @@ class Metrics:
         )  # fmt: skip
         self._model: tuple[str, str] | None = None
         self.reloads = Counter("deeptrust_model_reloads_total", "Successful model hot swaps.", registry=r)
+        # What the alert rules of deploy/prometheus/ watch beyond requests: readiness, saturation, restarts,
+        # the feedback store's disk and CPU against its limit.
+        self.ready = Gauge(
+            "deeptrust_ready", "1 when the model is loaded and warmed and the batcher runs (as /readyz).",
+            multiprocess_mode="livemin", registry=r,
+        )  # fmt: skip
+        self.admitted = Gauge(
+            "deeptrust_admitted_images", "Images admitted, not yet answered (decoding, queued, predicted).",
+            multiprocess_mode="livesum", registry=r,
+        )  # fmt: skip
+        self.admission_limit = Gauge(
+            "deeptrust_admission_limit", "Images admitted at most at once; past it requests are shed (503).",
+            multiprocess_mode="livesum", registry=r,
+        )  # fmt: skip
+        self.started_at = Gauge(
+            "deeptrust_process_start_time_seconds", "Unix time the newest serving process started serving.",
+            multiprocess_mode="max", registry=r,
+        )  # fmt: skip
+        self.feedback_disk_free = Gauge(
+            "deeptrust_feedback_disk_free_bytes", "Free bytes on the filesystem of the feedback images.",
+            multiprocess_mode="livemin", registry=r,
+        )  # fmt: skip
+        self.feedback_disk_size = Gauge(
+            "deeptrust_feedback_disk_size_bytes", "Size in bytes of the filesystem of the feedback images.",
+            multiprocess_mode="livemax", registry=r,
+        )  # fmt: skip
+        self._feedback_dir: Path | None = None
+        self.cpu_seconds = Counter(
+            "deeptrust_process_cpu_seconds_total", "CPU time (user + system) of the serving processes.",
+            registry=r,
+        )  # fmt: skip
+        self.cpu_limit = Gauge(
+            "deeptrust_cpu_limit_cores", "CPU cores this process may use: its cgroup quota, else affinity.",
+            multiprocess_mode="livemax", registry=r,
+        )  # fmt: skip
+        self.cpu_limit.set(cpu_limit_cores())
+        self._cpu_seen = time.process_time()
+        self.before_render: list[Callable[[], None]] = []  # refresh gauges that are read at scrape time
 
     def watch_queue(self, depth: Callable[[], int]) -> None:
         """Report ``depth()``: read at scrape time in one process, after each batch across workers."""
@@ -115,8 +156,35 @@ class Metrics:
         self.model_info.labels(*labels).set(1)
         self._model = labels
 
+    def watch_feedback_disk(self, directory: Path) -> None:
+        """Report the free and total bytes of ``directory``'s filesystem at each scrape."""
+        self._feedback_dir = directory
+        self.before_render.append(self._read_feedback_disk)
+
+    def _read_feedback_disk(self) -> None:
+        assert self._feedback_dir is not None
+        directory = self._feedback_dir
+        while not directory.exists() and directory != directory.parent:  # not written to yet
+            directory = directory.parent
+        usage = shutil.disk_usage(directory)
+        self.feedback_disk_free.set(usage.free)
+        self.feedback_disk_size.set(usage.total)
+
+    def count_cpu(self) -> None:
+        """Add the CPU time used since the last call (each worker counts its own; called per response)."""
+        now = time.process_time()
+        self.cpu_seconds.inc(max(0.0, now - self._cpu_seen))
+        self._cpu_seen = now
+
+    def on_admission(self, admitted: int, limit: int) -> None:
+        self.admitted.set(admitted)
+        self.admission_limit.set(limit)
+
     def render(self) -> tuple[bytes, str]:
         """The exposition text and its content type."""
+        self.count_cpu()
+        for refresh in self.before_render:
+            refresh()
         if not self.multiprocess:
             return generate_latest(self.registry), CONTENT_TYPE_LATEST
         registry = CollectorRegistry()
@@ -144,5 +212,17 @@ class Metrics:
         self.scores.labels(label).observe(p_ai)
 
     def on_response(self, route: str, method: str, status: int, seconds: float) -> None:
+        self.count_cpu()
         self.requests.labels(route, method, str(status)).inc()
         self.latency.labels(route, method, str(status)).observe(seconds)
+
+
+def cpu_limit_cores() -> float:
+    """The cgroup v2 CPU quota (``cpu.max``: a container's limit) when set, else the CPUs we may run on."""
+    try:
+        quota, period = Path("/sys/fs/cgroup/cpu.max").read_text().split()[:2]
+        if quota != "max":
+            return int(quota) / int(period)
+    except (OSError, ValueError):
+        pass
+    return float(len(os.sched_getaffinity(0)))

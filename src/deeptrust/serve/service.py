@@ -77,6 +77,7 @@ class Service:
         self.explain_slots = asyncio.Semaphore(s.decode_threads)
         self.metrics.watch_queue(lambda: self.batcher.depth)
         self.metrics.set_model(self.holder.current.info)
+        self.metrics.before_render.append(lambda: self.metrics.ready.set(1 if self.ready else 0))
         if s.runtime_dir is not None:
             self.shared = SharedModel(s.runtime_dir)
 
@@ -92,10 +93,12 @@ class Service:
             self.metrics.shed.inc()
             raise OverloadedError(f"{self.in_flight} images in flight (limit {self.admission_limit})")
         self.in_flight += n
+        self.metrics.on_admission(self.in_flight, self.admission_limit)
         try:
             yield
         finally:
             self.in_flight -= n
+            self.metrics.on_admission(self.in_flight, self.admission_limit)
 
     def after_predict(self, caller: Principal, data: bytes, result: dict[str, Any]) -> None:
         self.metrics.on_after_predict(result["label"], result["p_ai"])
@@ -120,10 +123,14 @@ class Service:
             self._generation = published.generation if published else 0
             self._follower = asyncio.create_task(follow(self.shared, self._follow))
         self.started = True
+        self.metrics.started_at.set_to_current_time()
+        self.metrics.on_admission(self.in_flight, self.admission_limit)
+        self.metrics.ready.set(1)
         log.info("ready", extra={"model": self.holder.current.info, "auth_required": self.auth_required})
 
     async def stop(self) -> None:
         self.started = False
+        self.metrics.ready.set(0)
         if self._follower is not None:
             self._follower.cancel()
             with contextlib.suppress(asyncio.CancelledError):

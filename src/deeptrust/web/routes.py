@@ -66,6 +66,7 @@ def install(app: FastAPI, service: Service) -> None:
     )
     retention.start()
     service.extras.update(feedback_store=store, review_writer=writer, feedback_retention=retention)
+    service.metrics.watch_feedback_disk(store.images.root)
     service.after_predict_hooks.append(_queue_borderline(service, store, writer))
     service.on_stop.extend([writer.close, retention.close, store.close])
     app.include_router(router)
