@@ -73,6 +73,9 @@ class ModelCard:
     created: str = ""
     description: str = ""
     limitations: tuple[str, ...] = ()
+    # What validation traffic looked like (scores, image properties, an embedding summary), for drift
+    # monitoring: see deeptrust.monitor.profile. Empty on cards made before it existed.
+    drift_profile: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.real_class not in self.class_names:

@@ -9,6 +9,7 @@ from deeptrust.evaluate.cli import evaluate
 from deeptrust.export.cli import export
 from deeptrust.feedback.cli import app as feedback_app
 from deeptrust.models_cli import app as models_app
+from deeptrust.monitor.cli import app as monitor_app
 from deeptrust.scan.cli import scan
 from deeptrust.serve.cli import keys_app, serve
 from deeptrust.train.cli import train
@@ -28,6 +29,7 @@ app.command(help="Export a training checkpoint to ONNX with its model card.")(ex
 app.command(help="Serve predictions over HTTP.")(serve)
 app.command(help="Scan stored images into a CSV, JSONL or Parquet file, locally or on Ray.")(scan)
 app.add_typer(keys_app, name="keys", help="Manage API keys.")
+app.add_typer(monitor_app, name="monitor", help="Drift: reference profiles and offline drift reports.")
 
 
 if __name__ == "__main__":

@@ -86,6 +86,13 @@ class Settings(BaseSettings):
     # dropped and counted in deeptrust_review_dropped_total{reason="queue_full"}.
     review_queue_max_items: int = Field(default=16, ge=1)
     review_queue_max_bytes: int = Field(default=64 * 1024 * 1024, gt=0)
+    # -- drift monitoring (deeptrust.monitor): rolling windows tested against the card's reference profile --
+    drift_enabled: bool = True
+    drift_window: int = Field(default=500, ge=2)  # observations per model version in the window
+    drift_min_window: int = Field(default=100, ge=2)  # no test before the window holds this many
+    drift_interval_s: float = Field(default=10.0, gt=0)  # the background tester wakes this often
+    drift_alpha: float = Field(default=1e-6, gt=0, lt=1)  # per-test level of every signal's threshold
+    drift_permutations: int = Field(default=500, ge=20)  # permutations per test (x4 for binned signals)
 
     @field_validator("allowed_hosts", mode="before")
     @classmethod

@@ -17,6 +17,7 @@ from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse
 
 from deeptrust import __version__
+from deeptrust.monitor.serve import install as install_drift
 from deeptrust.serve.auth import is_local_connection
 from deeptrust.serve.middleware import BodyTooLargeError, RequestMiddleware, SiteGuard, allowed_hosts
 from deeptrust.serve.problems import Problem, install_problem_handlers, problem_response
@@ -28,6 +29,7 @@ from deeptrust.settings import Settings, get_settings
 def create_app(settings: Settings | None = None, *, service: Service | None = None) -> FastAPI:
     settings = settings or get_settings()
     service = service or build_service(settings)
+    install_drift(service)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

@@ -22,6 +22,7 @@ from PIL import Image
 from deeptrust.card import Preprocessing
 from deeptrust.detector import Detector, aggregate, softmax
 from deeptrust.imageio import sniff_format
+from deeptrust.monitor.embed import predict_with_embeddings
 from deeptrust.serve.cam import Head, class_activation, image_activation, load_head, render_heatmap
 from deeptrust.settings import Settings
 
@@ -39,6 +40,7 @@ class Decoded:
     crops: np.ndarray
     image: Image.Image | None  # kept only when a heatmap will be drawn
     timings_ms: dict[str, float] = field(default_factory=dict)
+    embedding: np.ndarray | None = None  # pooled features, set by predict when drift monitoring wants them
 
 
 class ModelRuntime:
@@ -51,6 +53,8 @@ class ModelRuntime:
         )
         self.card = self.detector.card
         self.head: Head | None = load_head(self.detector.path) if self.card.has_features else None
+        # The card's drift profile summarises pooled features: the same model call returns them.
+        self.embed = settings.drift_enabled and self.card.has_features and bool(self.card.drift_profile)
         self.warmed = False
 
     @property
@@ -88,6 +92,11 @@ class ModelRuntime:
 
     def predict(self, items: list[Decoded]) -> list[np.ndarray]:
         """Class probabilities per upload, every crop of the batch in one ONNX call."""
+        if self.embed:
+            probs, pooled = predict_with_embeddings(self.detector, [it.crops for it in items])
+            for item, vector in zip(items, pooled, strict=True):
+                item.embedding = vector
+            return list(probs)
         return list(self.detector.predict_crops([it.crops for it in items], batch_size=1 << 30))
 
     def explain(self, item: Decoded) -> tuple[np.ndarray, bytes, bytes]:

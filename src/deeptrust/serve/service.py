@@ -59,6 +59,8 @@ class Service:
         default_factory=list
     )
     on_stop: list[Callable[[], None]] = field(default_factory=list)
+    # Hooks that need the decoded upload too (drift monitoring): (Decoded, image bytes, result).
+    observers: list[Callable[[Any, bytes, dict[str, Any]], None]] = field(default_factory=list)
     shared: SharedModel | None = field(init=False, default=None)  # the model all workers serve
     _follower: asyncio.Task[None] | None = field(init=False, default=None)
     _generation: int = field(init=False, default=0)  # the newest shared model version acted on
@@ -104,6 +106,10 @@ class Service:
         self.metrics.on_after_predict(result["label"], result["p_ai"])
         for hook in self.after_predict_hooks:
             hook(caller, data, result)
+
+    def observe(self, decoded: Any, data: bytes, result: dict[str, Any]) -> None:
+        for observer in self.observers:
+            observer(decoded, data, result)
 
     @property
     def ready(self) -> bool:

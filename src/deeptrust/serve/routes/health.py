@@ -19,6 +19,8 @@ async def healthz() -> dict:
 async def readyz(service: ServiceDep) -> JSONResponse:
     ready = service.ready
     body = {"status": "ready" if ready else "starting", "model": service.holder.current.info}
+    if (drift := service.extras.get("drift")) is not None:  # informational: never affects readiness
+        body["drift"] = drift.readiness()
     return JSONResponse(body, status_code=200 if ready else 503)
 
 

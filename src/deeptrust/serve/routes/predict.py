@@ -58,6 +58,7 @@ async def score(service: Service, decoded: Decoded, caller: Principal, data: byt
         ) from exc
     result = decoded.runtime.result(probs)
     service.after_predict(caller, data, result)
+    service.observe(decoded, data, result)
     result["image"] = {
         "sha256": decoded.sha256,
         "width": decoded.width,
