@@ -12,6 +12,7 @@ from deeptrust.models_cli import app as models_app
 from deeptrust.monitor.cli import app as monitor_app
 from deeptrust.scan.cli import scan
 from deeptrust.serve.cli import keys_app, serve
+from deeptrust.simulate.cli import simulate
 from deeptrust.train.cli import train
 
 app = typer.Typer(
@@ -30,6 +31,7 @@ app.command(help="Serve predictions over HTTP.")(serve)
 app.command(help="Scan stored images into a CSV, JSONL or Parquet file, locally or on Ray.")(scan)
 app.add_typer(keys_app, name="keys", help="Manage API keys.")
 app.add_typer(monitor_app, name="monitor", help="Drift: reference profiles and offline drift reports.")
+app.command(help="Replay images against a running service, open loop, and summarise what it said.")(simulate)
 
 
 if __name__ == "__main__":
