@@ -75,6 +75,10 @@ class Settings(BaseSettings):
     # Redis unreachable: refuse with 503 (fail closed, the default) or serve without limits (fail open).
     rate_limit_fail_open: bool = False
     log_level: str = "info"
+    # -- evidence beyond the pixels (deeptrust.evidence): C2PA, IPTC/XMP, generator metadata --
+    evidence: bool = True  # read and fuse evidence for every checked or scanned image
+    # Trust anchors for C2PA signers: a PEM bundle (a path, or the PEM text). Empty: no signer is Trusted.
+    c2pa_trust_anchors: str = ""
     # -- feedback and review (the web page) --
     database_url: str = ""  # SQLAlchemy URL; empty: SQLite file under `home`
     feedback_retention_days: int = Field(default=365, ge=0)  # images kept this long; 0 keeps forever

@@ -284,8 +284,8 @@ def test_concurrent_explains_hold_at_most_decode_threads_decoded_images():
         runtime = app.state.service.holder.current
         decode, explain = runtime.decode, runtime.explain
 
-        def counting_decode(data, *, keep_image=False):
-            decoded = decode(data, keep_image=keep_image)
+        def counting_decode(data, **options):
+            decoded = decode(data, **options)
             time.sleep(0.05)  # slow enough that requests pile up behind the two decode threads
             with lock:
                 held[0] += 1

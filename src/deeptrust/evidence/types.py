@@ -3,8 +3,8 @@
 An entry says which kind of evidence it is (``c2pa``, ``iptc``, ``generator_metadata``, ``watermark``,
 ``hash_match``, ...), which way it points (``signal``), how strongly (``strength``, chosen from measured
 reliability: see the README's "Evidence" section) and a human-readable ``detail`` plus structured ``data``.
-The fusion rules (``deeptrust.evidence.fusion``) turn the pixel model's score and these entries into a verdict;
-``p_ai`` stays the pixel model's score.
+The fusion rules (``deeptrust.evidence.fusion``) turn the pixel model's score and these entries into a
+verdict; ``p_ai`` stays the pixel model's score.
 """
 
 from __future__ import annotations

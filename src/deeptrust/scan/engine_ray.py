@@ -229,6 +229,7 @@ def _outcome_columns(outcomes: Sequence[Outcome]) -> dict[str, Any]:
         "height": np.array([o.height or 0 for o in outcomes], np.int64),
         "format": [o.format for o in outcomes],
         "error": [o.error for o in outcomes],
+        "evidence": [o.evidence for o in outcomes],
     }
 
 
@@ -241,9 +242,14 @@ class Scorer:
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, Any]:
         crops = [c if len(c) else None for c in batch["crops"]]
         outcomes = [
-            Outcome(int(w) or None, int(h) or None, str(f), None, str(e))
-            for w, h, f, e in zip(
-                batch["width"], batch["height"], batch["format"], batch["error"], strict=True
+            Outcome(int(w) or None, int(h) or None, str(f), None, str(e), str(v))
+            for w, h, f, e, v in zip(
+                batch["width"],
+                batch["height"],
+                batch["format"],
+                batch["error"],
+                batch["evidence"],
+                strict=True,
             )
         ]
         scored = predict_outcomes(self.detector, crops, outcomes)
@@ -266,6 +272,7 @@ def _resolve_batch(batch: dict[str, np.ndarray], resolver: Resolver) -> list[Row
             str(batch["format"][i]),
             None if error or np.isnan(probs).any() else tuple(float(p) for p in probs),
             error,
+            str(batch["evidence"][i]),
         )
         rows.extend(resolver.resolve(path, sha, outcome))
     return rows

@@ -15,11 +15,16 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from deeptrust.card import ModelCard
+from deeptrust.evidence.fusion import fuse
+from deeptrust.evidence.scan import parse_entries
 
 if TYPE_CHECKING:
     from deeptrust.detector import Detector
 
 BASE_COLUMNS = ("path", "sha256", "width", "height", "format", "label", "p_ai")
+# The fused verdict (ai / real / tampered), the fusion rule that decided, and the evidence entries as a
+# JSON list of {kind, signal, strength, detail} (deeptrust.evidence; README "Evidence").
+EVIDENCE_COLUMNS = ("verdict", "verdict_rule", "evidence")
 TAIL_COLUMNS = ("model", "model_version", "error")
 INT_COLUMNS = ("width", "height")
 
@@ -35,6 +40,7 @@ class Outcome:
     format: str = ""
     probs: tuple[float, ...] | None = None
     error: str = ""  # "reason: message"; empty when scored
+    evidence: str = ""  # JSON list of evidence entries (scan_evidence); "" when none were read
 
 
 def score_columns(card: ModelCard) -> tuple[str, ...]:
@@ -42,7 +48,7 @@ def score_columns(card: ModelCard) -> tuple[str, ...]:
 
 
 def scan_columns(card: ModelCard) -> tuple[str, ...]:
-    return (*BASE_COLUMNS, *score_columns(card), *TAIL_COLUMNS)
+    return (*BASE_COLUMNS, *score_columns(card), *EVIDENCE_COLUMNS, *TAIL_COLUMNS)
 
 
 def is_float_column(column: str) -> bool:
@@ -66,10 +72,13 @@ class RowMaker:
         row: Row = {"path": path, "sha256": sha256, "width": outcome.width, "height": outcome.height}
         row.update(format=outcome.format, label="", p_ai=None)
         row.update(dict.fromkeys(self.scores))
+        row.update(verdict="", verdict_rule="", evidence=outcome.evidence or "[]")
         if outcome.probs is not None and not outcome.error:
             row["p_ai"] = 1.0 - outcome.probs[self.card.real_index]
             row["label"] = self.detector.label_for(np.asarray(outcome.probs, dtype=np.float64))
             row.update(zip(self.scores, outcome.probs, strict=True))
+            verdict = fuse(row["p_ai"], self.card.threshold, parse_entries(outcome.evidence))
+            row.update(verdict=verdict.label, verdict_rule=verdict.rule)
         row.update(model=self.card.name, model_version=self.card.version, error=outcome.error)
         return row
 
@@ -78,8 +87,9 @@ class RowMaker:
         probs = tuple(row[c] for c in self.scores)
         scored = not row["error"] and all(p is not None and not math.isnan(p) for p in probs)
         return Outcome(
-            row["width"], row["height"], row["format"] or "", probs if scored else None, row["error"]
-        )
+            row["width"], row["height"], row["format"] or "", probs if scored else None, row["error"],
+            "" if row.get("evidence") in (None, "", "[]") else row["evidence"],
+        )  # fmt: skip
 
 
 class Resolver:

@@ -7,6 +7,7 @@ the Ray engine decodes with :func:`decode_one` in its tasks and predicts in its 
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from collections.abc import Sequence
 from functools import lru_cache
@@ -15,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from deeptrust.detector import Detector
+from deeptrust.evidence.scan import scan_evidence
 from deeptrust.imageio import ImageError, sniff_format
 from deeptrust.scan.results import Outcome
 
@@ -37,7 +39,8 @@ def decode_one(detector: Detector, data: bytes) -> tuple[np.ndarray | None, Outc
         return None, Outcome(format=fmt, error=f"{exc.reason}: {exc}")
     except Exception as exc:  # see the docstring
         return None, Outcome(format=fmt, error=f"invalid_image: {type(exc).__name__}: {exc}")
-    return crops, Outcome(width=pixels.shape[1], height=pixels.shape[0], format=fmt)
+    evidence = scan_evidence(data, pixels)  # never raises: a failing reader is an entry
+    return crops, Outcome(width=pixels.shape[1], height=pixels.shape[0], format=fmt, evidence=evidence)
 
 
 def predict_outcomes(
@@ -59,7 +62,7 @@ def score_batch(detector: Detector, items: Sequence[bytes]) -> list[Outcome]:
 
 
 def _with_probs(outcome: Outcome, probs: np.ndarray) -> Outcome:
-    return Outcome(outcome.width, outcome.height, outcome.format, tuple(float(p) for p in probs))
+    return dataclasses.replace(outcome, probs=tuple(float(p) for p in probs))
 
 
 @lru_cache(maxsize=2)

@@ -21,7 +21,7 @@ from deeptrust.serve.auth import (
 )
 from deeptrust.serve.problems import Problem
 from deeptrust.serve.ratelimit import RateLimitUnavailableError
-from deeptrust.serve.runtime import Decoded, ModelRuntime
+from deeptrust.serve.runtime import Decoded, Inspector, ModelRuntime
 from deeptrust.serve.service import Service
 
 IMAGE_TYPES = ("image/", "application/octet-stream")
@@ -172,7 +172,9 @@ async def decode_upload(service: Service, data: bytes, name: str, *, keep_image:
     runtime = service.holder.current
     loop = asyncio.get_running_loop()
     try:
-        decoded = await loop.run_in_executor(service.decode_pool, _decode, runtime, data, keep_image)
+        decoded = await loop.run_in_executor(
+            service.decode_pool, _decode, runtime, data, keep_image, service.collect_evidence
+        )
     except ImageError as exc:
         service.metrics.image_errors.labels(exc.reason).inc()
         raise image_problem(exc, name) from exc
@@ -180,5 +182,5 @@ async def decode_upload(service: Service, data: bytes, name: str, *, keep_image:
     return decoded
 
 
-def _decode(runtime: ModelRuntime, data: bytes, keep_image: bool) -> Decoded:
-    return runtime.decode(data, keep_image=keep_image)
+def _decode(runtime: ModelRuntime, data: bytes, keep_image: bool, inspect: Inspector) -> Decoded:
+    return runtime.decode(data, keep_image=keep_image, inspect=inspect)

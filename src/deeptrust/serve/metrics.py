@@ -138,6 +138,14 @@ class Metrics:
         self.cpu_limit.set(cpu_limit_cores())
         self._cpu_seen = time.process_time()
         self.before_render: list[Callable[[], None]] = []  # refresh gauges that are read at scrape time
+        self.evidence = Counter(
+            "deeptrust_evidence_total", "Evidence entries of answered predictions by kind, signal, strength.",
+            ["kind", "signal", "strength"], registry=r,
+        )  # fmt: skip
+        self.verdicts = Counter(
+            "deeptrust_verdicts_total", "Answered predictions by fused verdict and the rule that decided.",
+            ["label", "rule"], registry=r,
+        )  # fmt: skip
 
     def watch_queue(self, depth: Callable[[], int]) -> None:
         """Report ``depth()``: read at scrape time in one process, after each batch across workers."""
@@ -210,6 +218,12 @@ class Metrics:
 
     def on_after_predict(self, label: str, p_ai: float) -> None:
         self.scores.labels(label).observe(p_ai)
+
+    def on_evidence(self, result: dict) -> None:
+        for entry in result.get("evidence", ()):
+            self.evidence.labels(entry["kind"], entry["signal"], entry["strength"]).inc()
+        if verdict := result.get("verdict"):
+            self.verdicts.labels(verdict["label"], verdict["rule"]).inc()
 
     def on_response(self, route: str, method: str, status: int, seconds: float) -> None:
         self.count_cpu()

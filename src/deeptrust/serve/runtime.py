@@ -13,6 +13,7 @@ import itertools
 import threading
 import time
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,10 +22,14 @@ from PIL import Image
 
 from deeptrust.card import Preprocessing
 from deeptrust.detector import Detector, aggregate, softmax
+from deeptrust.evidence.types import Evidence
 from deeptrust.imageio import sniff_format
 from deeptrust.monitor.embed import predict_with_embeddings
 from deeptrust.serve.cam import Head, class_activation, image_activation, load_head, render_heatmap
 from deeptrust.settings import Settings
+
+# bytes + pixels → evidence beyond the pixels (Service.collect_evidence)
+Inspector = Callable[[bytes, np.ndarray], list[Evidence]]
 
 
 @dataclass
@@ -41,6 +46,7 @@ class Decoded:
     image: Image.Image | None  # kept only when a heatmap will be drawn
     timings_ms: dict[str, float] = field(default_factory=dict)
     embedding: np.ndarray | None = None  # pooled features, set by predict when drift monitoring wants them
+    evidence: list[Evidence] = field(default_factory=list)  # beyond the pixels: deeptrust.evidence
 
 
 class ModelRuntime:
@@ -70,13 +76,17 @@ class ModelRuntime:
             self.detector.run(np.concatenate([crops] * n))
         self.warmed = True
 
-    def decode(self, data: bytes, *, keep_image: bool = False) -> Decoded:
-        """Bytes → crops; raises deeptrust.imageio.ImageError subclasses for bad input."""
+    def decode(self, data: bytes, *, keep_image: bool = False, inspect: Inspector | None = None) -> Decoded:
+        """Bytes → crops (and ``inspect``'s evidence); raises deeptrust.imageio.ImageError for bad input."""
         t0 = time.perf_counter()
         pixels = self.detector.decode_array(data)
         t1 = time.perf_counter()
         crops = self.detector.preprocess(pixels)
         t2 = time.perf_counter()
+        evidence = inspect(data, pixels) if inspect is not None else []
+        timings = {"decode": (t1 - t0) * 1e3, "preprocess": (t2 - t1) * 1e3}
+        if inspect is not None:
+            timings["evidence"] = (time.perf_counter() - t2) * 1e3
         height, width = pixels.shape[:2]
         return Decoded(
             runtime=self,
@@ -87,7 +97,8 @@ class ModelRuntime:
             bytes=len(data),
             crops=crops,
             image=Image.fromarray(pixels, "RGB") if keep_image else None,
-            timings_ms={"decode": (t1 - t0) * 1e3, "preprocess": (t2 - t1) * 1e3},
+            timings_ms=timings,
+            evidence=evidence,
         )
 
     def predict(self, items: list[Decoded]) -> list[np.ndarray]:

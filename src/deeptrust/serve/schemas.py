@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any, Literal
+
 from pydantic import BaseModel, Field
 
 
@@ -18,6 +20,21 @@ class ImageFacts(BaseModel):
     bytes: int
 
 
+class EvidenceItem(BaseModel):
+    kind: str = Field(description="c2pa, iptc, generator_metadata, exif, metadata, watermark, hash_match…")
+    signal: Literal["ai", "real", "edited", "tampered", "none"]
+    strength: Literal["conclusive", "strong", "moderate", "weak"]
+    detail: str
+    data: dict[str, Any] = Field(default_factory=dict)
+
+
+class VerdictOut(BaseModel):
+    label: Literal["ai", "real", "tampered"]
+    basis: Literal["evidence", "pixels"]
+    rule: str = Field(description="the fusion rule that decided (README: Evidence)")
+    reason: str
+
+
 class PredictResponse(BaseModel):
     request_id: str
     label: str = Field(description="REAL unless p_ai reaches the threshold; then the likeliest other class")
@@ -27,6 +44,8 @@ class PredictResponse(BaseModel):
     model: ModelRef
     image: ImageFacts
     timings_ms: dict[str, float]
+    evidence: list[EvidenceItem] = Field(default_factory=list, description="evidence beyond the pixels")
+    verdict: VerdictOut | None = Field(default=None, description="the pixel model fused with the evidence")
 
 
 class ExplainResponse(PredictResponse):

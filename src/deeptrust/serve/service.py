@@ -11,6 +11,11 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
+from deeptrust.evidence.collect import collect
+from deeptrust.evidence.collect import warm_up as warm_up_evidence
+from deeptrust.evidence.types import Evidence
 from deeptrust.serve.auth import JwtVerifier, KeyStore, Principal
 from deeptrust.serve.batching import MicroBatcher
 from deeptrust.serve.metrics import Metrics
@@ -104,12 +109,17 @@ class Service:
 
     def after_predict(self, caller: Principal, data: bytes, result: dict[str, Any]) -> None:
         self.metrics.on_after_predict(result["label"], result["p_ai"])
+        self.metrics.on_evidence(result)
         for hook in self.after_predict_hooks:
             hook(caller, data, result)
 
     def observe(self, decoded: Any, data: bytes, result: dict[str, Any]) -> None:
         for observer in self.observers:
             observer(decoded, data, result)
+
+    def collect_evidence(self, data: bytes, pixels: np.ndarray) -> list[Evidence]:
+        """Evidence beyond the pixels (C2PA, XMP, generator metadata…), run in the decode thread."""
+        return collect(data, pixels, settings=self.settings)
 
     @property
     def ready(self) -> bool:
@@ -123,6 +133,7 @@ class Service:
             self.decode_pool = self._new_pool()
         self.explain_slots = asyncio.Semaphore(self.settings.decode_threads)  # bound to this event loop
         await asyncio.get_running_loop().run_in_executor(self.decode_pool, self.holder.current.warm_up)
+        await asyncio.get_running_loop().run_in_executor(self.decode_pool, warm_up_evidence, self.settings)
         await self.batcher.start()
         if self.shared is not None:
             published = self.shared.read()

@@ -9,6 +9,7 @@ import time
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 
+from deeptrust.evidence.fusion import evidence_fields
 from deeptrust.serve.deps import Caller, ServiceDep, Upload, decode_upload
 from deeptrust.serve.problems import Problem
 from deeptrust.serve.routes.predict import IMAGE_BODY, admitted
@@ -49,9 +50,11 @@ async def explain(request: Request, service: ServiceDep, caller: Caller, upload:
             )
             decoded.image = None  # the full-size copy goes now, not when the response is sent
     result = runtime.result(probs)
+    result |= evidence_fields(result["p_ai"], result["threshold"], decoded.evidence)
     service.after_predict(caller, data, result)
     if wants_png(request):
         headers = {"X-Deeptrust-Label": result["label"], "X-Deeptrust-P-AI": f"{result['p_ai']:.6f}"}
+        headers["X-Deeptrust-Verdict"] = result["verdict"]["label"]
         return Response(overlay, media_type="image/png", headers=headers)
     timings = decoded.timings_ms | {"explain": (time.perf_counter() - t0) * 1e3}
     timings["total"] = (time.perf_counter() - started) * 1e3

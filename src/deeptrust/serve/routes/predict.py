@@ -13,6 +13,7 @@ from fastapi.responses import JSONResponse
 from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException
 
+from deeptrust.evidence.fusion import evidence_fields
 from deeptrust.serve.auth import Principal
 from deeptrust.serve.batching import BatcherClosedError, QueueFullError
 from deeptrust.serve.deps import Caller, Identity, ServiceDep, Upload, charge, decode_upload
@@ -57,6 +58,7 @@ async def score(service: Service, decoded: Decoded, caller: Principal, data: byt
             503, "server is shutting down", headers={"Retry-After": "1"}, type_="unavailable"
         ) from exc
     result = decoded.runtime.result(probs)
+    result |= evidence_fields(result["p_ai"], result["threshold"], decoded.evidence)
     service.after_predict(caller, data, result)
     service.observe(decoded, data, result)
     result["image"] = {

@@ -10,7 +10,8 @@
  *   #file-input #choose-files #drop-zone   file picker (multiple), its button, drop target; paste anywhere
  *   #status           aria-live line: progress, errors, the verdict of a single check
  *   #result           single result: #verdict #model #p-ai (role=meter, aria-valuenow = p_ai,
- *                     data-threshold) #p-ai-text #original #heatmap #opacity ("Heatmap opacity") #facts
+ *                     data-threshold) #p-ai-text #evidence (li per entry, data-kind, data-signal)
+ *                     #original #heatmap #opacity ("Heatmap opacity") #facts
  *   #wrong-button     opens #feedback for the single result
  *   #batch #results-table (th[data-key] buttons sort; tbody tr[data-testid=row-<i>])
  *                     [data-testid=wrong-<i>] per row, #download-csv
@@ -41,7 +42,8 @@
   }
   const fmtP = (p) => (typeof p === "number" ? p.toFixed(3) : "");
   const fmtBytes = (n) => (n < 1024 ? `${n} B` : n < 1048576 ? `${(n / 1024).toFixed(1)} KB` : `${(n / 1048576).toFixed(1)} MB`);
-  const isAi = (r) => r.p_ai >= r.threshold;
+  const isAi = (r) => (r.verdict ? r.verdict.label !== "real" : r.p_ai >= r.threshold); // fused verdict
+  const FUSED = { ai: "AI-generated, by its evidence", real: "A real photo, by its evidence", tampered: "Tampered Content Credentials" };
   function say(el, text, error) {
     el.textContent = text;
     el.classList.toggle("error", !!error);
@@ -165,6 +167,8 @@
   }
 
   function verdictText(r) {
+    const v = r.verdict;
+    if (v && v.basis === "evidence") return `${FUSED[v.label] || v.label} (the pixels alone: ${r.label})`;
     return isAi(r) ? `Likely AI-generated (${r.label})` : `Looks like a real photo (${r.label})`;
   }
 
@@ -178,7 +182,7 @@
     bar.setAttribute("aria-valuenow", r.p_ai);
     bar.setAttribute("aria-valuetext", `p(AI) ${fmtP(r.p_ai)}, threshold ${fmtP(r.threshold)}`);
     bar.dataset.threshold = r.threshold;
-    bar.classList.toggle("over", isAi(r));
+    bar.classList.toggle("over", r.p_ai >= r.threshold); // the pixel score, whatever the verdict
     $("#p-ai-fill").style.width = `${(r.p_ai * 100).toFixed(1)}%`;
     $("#p-ai-threshold").style.left = `${(r.threshold * 100).toFixed(1)}%`;
     $("#p-ai-text").textContent = `p(AI) = ${fmtP(r.p_ai)}; threshold ${fmtP(r.threshold)} (at or above: AI)`;
@@ -191,10 +195,19 @@
       : "This model gives no heatmap.";
     if (heatmap) heat.src = `data:image/png;base64,${r.heatmap_png}`;
     applyOpacity();
+    showEvidence(r);
     showFacts(r);
     $("#result").hidden = false;
     $("#wrong-button").setAttribute("aria-expanded", "false");
     say($("#status"), `${verdictText(r)}: p(AI) ${fmtP(r.p_ai)} against threshold ${fmtP(r.threshold)}.`);
+  }
+
+  function showEvidence(r) {
+    const items = (r.evidence || []).map((e) =>
+      h("li", { "data-kind": e.kind, "data-signal": e.signal, class: `ev-${e.signal}` }, h("strong", { text: `${e.kind} · ${e.signal} · ${e.strength}: ` }), e.detail));
+    if (r.verdict) items.push(h("li", { class: "muted", text: `Verdict rule ${r.verdict.rule}: ${r.verdict.reason}` }));
+    if (!(r.evidence || []).length) items.unshift(h("li", { class: "muted", text: "No evidence beyond the pixels (no Content Credentials, IPTC source type or generator metadata)." }));
+    $("#evidence").replaceChildren(...items);
   }
 
   function showFacts(r) {
@@ -244,6 +257,7 @@
       result: r,
       filename: item.filename || file.name,
       label: r ? r.label : "",
+      verdict: r && r.verdict ? r.verdict.label : "",
       p_ai: r ? r.p_ai : null,
       threshold: r ? r.threshold : null,
       size: im.width ? im.width * im.height : null,
@@ -277,7 +291,7 @@
   function tableRow(row) {
     const r = row.result;
     const labelCell = row.ok
-      ? h("td", { class: isAi(r) ? "verdict-ai" : "verdict-real", text: row.label })
+      ? h("td", { class: isAi(r) ? "verdict-ai" : "verdict-real", text: row.verdict ? `${row.verdict} (${row.label})` : row.label, title: r.verdict ? r.verdict.reason : null })
       : h("td", { class: "error", text: row.error });
     const wrong = row.ok
       ? h("button", { type: "button", class: "secondary small", "data-testid": `wrong-${row.index}`, text: "Wrong?", "aria-label": `Wrong? ${row.filename}`, onclick: () => openFeedback(row.file, r) })
@@ -307,13 +321,15 @@
   }
 
   function downloadCsv() {
-    const cols = ["filename", "ok", "label", "p_ai", "threshold", "model", "model_version", "width", "height", "format", "bytes", "sha256", "error"];
+    const cols = ["filename", "ok", "label", "p_ai", "threshold", "model", "model_version", "width", "height", "format", "bytes", "sha256", "error", "verdict", "verdict_rule", "evidence"];
     const lines = [cols.join(",")];
     for (const row of state.rows) {
       const r = row.result || {};
       const im = r.image || {};
       const m = r.model || {};
-      const values = [row.filename, row.ok, row.label, r.p_ai, r.threshold, m.name, m.version, im.width, im.height, im.format, row.bytes, im.sha256, row.error];
+      const v = r.verdict || {};
+      const ev = (r.evidence || []).map((e) => `${e.kind}:${e.signal}:${e.strength}`).join(" ");
+      const values = [row.filename, row.ok, row.label, r.p_ai, r.threshold, m.name, m.version, im.width, im.height, im.format, row.bytes, im.sha256, row.error, v.label, v.rule, ev];
       lines.push(values.map(csvCell).join(","));
     }
     const link = h("a", { href: objectUrl(new Blob([lines.join("\r\n") + "\r\n"], { type: "text/csv" })), download: "deeptrust-results.csv" });
