@@ -8,6 +8,7 @@ from deeptrust.data.cli import app as data_app
 from deeptrust.evaluate.cli import evaluate
 from deeptrust.export.cli import export
 from deeptrust.feedback.cli import app as feedback_app
+from deeptrust.hashes.cli import app as hashes_app
 from deeptrust.models_cli import app as models_app
 from deeptrust.monitor.cli import app as monitor_app
 from deeptrust.scan.cli import scan
@@ -24,6 +25,7 @@ app = typer.Typer(
 app.add_typer(data_app, name="data", help="Import and validate datasets.")
 app.add_typer(models_app, name="models", help="List and inspect trained models.")
 app.add_typer(feedback_app, name="feedback", help="List, export and purge the review queue.")
+app.add_typer(hashes_app, name="hashes", help="Import, export and match the known-image (PDQ) hash lists.")
 app.command(help="Train a model from a YAML config.")(train)
 app.command(help="Evaluate a model on a dataset.")(evaluate)
 app.command(help="Export a training checkpoint to ONNX with its model card.")(export)

@@ -97,6 +97,12 @@ class Settings(BaseSettings):
     drift_interval_s: float = Field(default=10.0, gt=0)  # the background tester wakes this often
     drift_alpha: float = Field(default=1e-6, gt=0, lt=1)  # per-test level of every signal's threshold
     drift_permutations: int = Field(default=500, ge=20)  # permutations per test (x4 for binned signals)
+    # -- evidence: invisible watermarks and known-image lists (docs/evidence-reliability.md) --
+    watermark_decode: bool = True  # look for Stable Diffusion's invisible watermark in every image
+    watermark_max_pixels: int = Field(default=4_194_304, gt=0)  # larger images are not decoded (cost)
+    hash_lists: bool = True  # PDQ-hash every image and look it up in the hash lists
+    hash_max_distance: int = Field(default=31, ge=0, le=256)  # PDQ bits that may differ in a match
+    hash_refresh_s: float = Field(default=10.0, gt=0)  # how often a server checks the lists for changes
 
     @field_validator("allowed_hosts", mode="before")
     @classmethod

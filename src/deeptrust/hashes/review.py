@@ -1,0 +1,59 @@
+"""Moderators' decisions become hash-list entries: every reviewed image's PDQ hash joins the ``review`` list.
+
+The review route calls :func:`add_reviewed` right after a decision (so re-uploads are caught at once);
+``deeptrust hashes sync-review`` calls :func:`sync_review` to back-fill items reviewed before this existed
+or while the hash store was unreachable. A decision for the model's real class lists the image as
+``real``; any other class as ``ai``. A later decision on the same image replaces the earlier one.
+"""
+
+from __future__ import annotations
+
+from deeptrust.evidence.pdq import hash_image
+from deeptrust.feedback import FeedbackItem, FeedbackStore
+from deeptrust.hashes.models import REVIEW_LIST
+from deeptrust.hashes.store import HashStore
+from deeptrust.imageio import open_image
+
+
+def label_of(final_label: str, real_class: str) -> str:
+    return "real" if final_label == real_class else "ai"
+
+
+def add_reviewed(
+    hashes: HashStore, feedback: FeedbackStore, item: FeedbackItem, *, real_class: str
+) -> str | None:
+    """List a reviewed item's image; returns its hash, or None when it has no decision or no image file."""
+    if item.final_label is None:
+        return None
+    path = feedback.image_file(item)
+    if not path.exists():  # purged by retention
+        return None
+    pdq = hash_image(open_image(path, max_pixels=feedback.max_pixels))
+    hashes.add(
+        pdq.hex,
+        label_of(item.final_label, real_class),
+        list_name=REVIEW_LIST,
+        note=f"review item {item.id}: {item.final_label}",
+        source="review",
+        added_by=item.reviewed_by,
+        review_item_id=item.id,
+    )
+    return pdq.hex
+
+
+def sync_review(hashes: HashStore, feedback: FeedbackStore, *, real_class: str) -> tuple[int, int]:
+    """Add every reviewed item (approved or relabelled) to the ``review`` list; (added, skipped)."""
+    added = skipped = 0
+    for status in ("approved", "relabelled"):
+        offset = 0
+        while True:
+            items = feedback.list_review(status, None, limit=500, offset=offset)
+            if not items:
+                break
+            offset += len(items)
+            for item in items:
+                if add_reviewed(hashes, feedback, item, real_class=real_class) is None:
+                    skipped += 1
+                else:
+                    added += 1
+    return added, skipped
