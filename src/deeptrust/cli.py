@@ -11,6 +11,7 @@ from deeptrust.feedback.cli import app as feedback_app
 from deeptrust.hashes.cli import app as hashes_app
 from deeptrust.models_cli import app as models_app
 from deeptrust.monitor.cli import app as monitor_app
+from deeptrust.rollout.cli import app as rollout_app
 from deeptrust.scan.cli import scan
 from deeptrust.serve.cli import keys_app, serve
 from deeptrust.simulate.cli import simulate
@@ -34,6 +35,7 @@ app.command(help="Scan stored images into a CSV, JSONL or Parquet file, locally 
 app.add_typer(keys_app, name="keys", help="Manage API keys.")
 app.add_typer(monitor_app, name="monitor", help="Drift: reference profiles and offline drift reports.")
 app.command(help="Replay images against a running service, open loop, and summarise what it said.")(simulate)
+app.add_typer(rollout_app, name="rollout", help="Shadow or canary a challenger model on the running service.")
 
 
 if __name__ == "__main__":

@@ -103,6 +103,18 @@ class Settings(BaseSettings):
     hash_lists: bool = True  # PDQ-hash every image and look it up in the hash lists
     hash_max_distance: int = Field(default=31, ge=0, le=256)  # PDQ bits that may differ in a match
     hash_refresh_s: float = Field(default=10.0, gt=0)  # how often a server checks the lists for changes
+    # -- rollout: a challenger in shadow or canary mode (deeptrust.rollout, `deeptrust rollout`) --
+    rollout_shadow_cpu_share: float = Field(default=0.5, gt=0, le=1)  # of one core, for off-path scoring
+    rollout_shadow_queue: int = Field(default=16, ge=1)  # images waiting for the shadow lane; more: skipped
+    # Automatic abort of a canary: judged over the window once min_requests canary answers are in it.
+    rollout_window_s: float = Field(default=60.0, gt=0)
+    rollout_min_requests: int = Field(default=20, ge=1)
+    rollout_max_error_rate: float = Field(default=0.01, ge=0, le=1)
+    rollout_max_p95_ms: float = Field(default=150.0, ge=0)  # the p95 SLO; 0: off
+    rollout_max_disagreement: float = Field(default=0.2, ge=0, le=1)  # labels unlike the champion's
+    ai_ratio_window_s: float = Field(default=300.0, gt=0)  # deeptrust_predicted_ai_ratio's window
+    quality_window_days: float = Field(default=30.0, gt=0)  # reviewed feedback counted in live quality
+    quality_interval_s: float = Field(default=60.0, gt=0)  # how often live quality is recomputed
 
     @field_validator("allowed_hosts", mode="before")
     @classmethod

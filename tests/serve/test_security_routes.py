@@ -23,6 +23,10 @@ NEEDS = {
     ("GET", "/v1/review/{item_id}/image"): "moderator",
     ("POST", "/v1/review/{item_id}"): "moderator",
     ("POST", "/v1/models/reload"): "admin",
+    ("GET", "/v1/rollout"): "admin",
+    ("POST", "/v1/rollout"): "admin",
+    ("POST", "/v1/rollout/promote"): "admin",
+    ("POST", "/v1/rollout/abort"): "admin",
 }  # every other operation in the schema: the user role
 OUTSIDE_SCHEMA = [("GET", "/"), ("GET", "/static/app.js"), ("GET", "/openapi.json")]  # the page: public
 CALLERS = ("anonymous", *ROLES)

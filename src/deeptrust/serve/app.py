@@ -22,6 +22,7 @@ from deeptrust.serve.auth import is_local_connection
 from deeptrust.serve.middleware import BodyTooLargeError, RequestMiddleware, SiteGuard, allowed_hosts
 from deeptrust.serve.problems import Problem, install_problem_handlers, problem_response
 from deeptrust.serve.routes import explain, health, models, predict
+from deeptrust.serve.routes import rollout as rollout_routes
 from deeptrust.serve.service import Service, build_service
 from deeptrust.settings import Settings, get_settings
 
@@ -60,6 +61,7 @@ def create_app(settings: Settings | None = None, *, service: Service | None = No
     for router in (predict.router, explain.router, models.router, health.router):
         app.include_router(router)
     _mount_extensions(app, service)
+    rollout_routes.install(app, service)  # shadow / canary challenger, per-version metrics
     if settings.docs is not False:
         _add_docs(app, everyone=settings.docs is True)
     app.add_middleware(SiteGuard, allowed=allowed_hosts(settings.allowed_hosts, settings.host))

@@ -169,7 +169,8 @@ def image_problem(exc: ImageError, name: str) -> Problem:
 
 async def decode_upload(service: Service, data: bytes, name: str, *, keep_image: bool = False) -> Decoded:
     """Decode and preprocess in the decode thread pool: never on the event loop."""
-    runtime = service.holder.current
+    route = None if keep_image else service.route_upload  # a canary's share (deeptrust.rollout)
+    runtime = route() if route is not None else service.holder.current
     loop = asyncio.get_running_loop()
     try:
         decoded = await loop.run_in_executor(

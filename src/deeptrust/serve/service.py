@@ -20,7 +20,7 @@ from deeptrust.serve.auth import JwtVerifier, KeyStore, Principal
 from deeptrust.serve.batching import MicroBatcher
 from deeptrust.serve.metrics import Metrics
 from deeptrust.serve.ratelimit import RateLimiter, RedisRateLimiter, create_rate_limiter
-from deeptrust.serve.runtime import ModelHolder, predict_grouped
+from deeptrust.serve.runtime import ModelHolder, ModelRuntime, predict_grouped
 from deeptrust.serve.workers import Published, SharedModel, follow
 from deeptrust.settings import Settings
 
@@ -66,6 +66,9 @@ class Service:
     on_stop: list[Callable[[], None]] = field(default_factory=list)
     # Hooks that need the decoded upload too (drift monitoring): (Decoded, image bytes, result).
     observers: list[Callable[[Any, bytes, dict[str, Any]], None]] = field(default_factory=list)
+    # Which runtime decodes (and so answers) an upload: a rollout routes a canary's share here; None: the
+    # current model. Heatmaps (/v1/explain) always come from the current model.
+    route_upload: Callable[[], ModelRuntime] | None = None
     shared: SharedModel | None = field(init=False, default=None)  # the model all workers serve
     _follower: asyncio.Task[None] | None = field(init=False, default=None)
     _generation: int = field(init=False, default=0)  # the newest shared model version acted on

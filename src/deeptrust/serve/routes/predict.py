@@ -59,7 +59,6 @@ async def score(service: Service, decoded: Decoded, caller: Principal, data: byt
         ) from exc
     result = decoded.runtime.result(probs)
     result |= evidence_fields(result["p_ai"], result["threshold"], decoded.evidence)
-    service.after_predict(caller, data, result)
     service.observe(decoded, data, result)
     result["image"] = {
         "sha256": decoded.sha256,
@@ -69,6 +68,7 @@ async def score(service: Service, decoded: Decoded, caller: Principal, data: byt
         "bytes": decoded.bytes,
     }
     result["timings_ms"] = decoded.timings_ms | {"queue_and_inference": (time.perf_counter() - started) * 1e3}
+    service.after_predict(caller, data, result)  # with timings: the rollout's per-version latency
     return result
 
 

@@ -1,0 +1,378 @@
+"""The rollout controller: start a challenger in shadow or canary, watch it, promote or abort it.
+
+It hangs on the service through its seams only: ``route_upload`` (which runtime decodes an upload: the
+canary's, while one runs) and ``after_predict_hooks`` (every answered prediction: per version metrics, and
+the shadow lane's sample). A monitor task judges the canary once a second and aborts it by itself when a
+threshold is breached: the routing stops at once, the reason is logged, counted in
+``deeptrust_rollout_aborts_total{reason}`` and kept in the status. Promotion reuses the service's hot reload
+(the challenger becomes the champion atomically; under several workers they all follow).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import logging
+import random
+import time
+from typing import Any
+
+from deeptrust.registry import ModelNotAllowedError, resolve_trusted
+from deeptrust.rollout import policy
+from deeptrust.rollout.canary import CanaryAnswer, CanaryRuntime
+from deeptrust.rollout.errors import (
+    ChallengerLoadError,
+    ChallengerNotAllowedError,
+    NoRolloutError,
+    RolloutRunningError,
+    UnknownChallengerError,
+)
+from deeptrust.rollout.metrics import RolloutMetrics
+from deeptrust.rollout.quality import QualityLoop
+from deeptrust.rollout.shadow import ShadowLane
+from deeptrust.rollout.state import Ended, Mode, RolloutState, Thresholds, check_mode, check_share
+from deeptrust.rollout.window import VersionWindows, Window
+from deeptrust.serve.runtime import ModelRuntime
+from deeptrust.serve.service import Service
+
+log = logging.getLogger("deeptrust.rollout")
+JUDGE_EVERY_S = 1.0
+LATENCY_PARTS = ("decode", "preprocess", "queue_and_inference")
+
+
+def answer_latency_s(result: dict[str, Any]) -> float | None:
+    timings = result.get("timings_ms") or {}
+    parts = [timings[k] for k in LATENCY_PARTS if k in timings]
+    return sum(parts) / 1e3 if parts else None
+
+
+def is_ai(result: dict[str, Any]) -> bool:
+    """Predicted AI: p_ai reached the card's threshold (labels may be named differently across models)."""
+    return bool(result["p_ai"] >= result["threshold"])
+
+
+class Run:
+    """What one running rollout holds: its state, models, lane and windows."""
+
+    def __init__(self, state: RolloutState, *, lane_model: ModelRuntime, canary: CanaryRuntime | None):
+        self.state, self.lane_model, self.canary = state, lane_model, canary
+        horizon = state.thresholds.window_s
+        self.attempts, self.latency = Window(horizon), Window(horizon)  # canary outcomes (1 = error)
+        self.disagreement, self.champion_latency = Window(horizon), Window(horizon)
+        self.lane: ShadowLane | None = None
+
+
+class Rollout:
+    def __init__(self, service: Service, *, drift: policy.DriftCheck | None = None):
+        self.service = service
+        self.settings = service.settings
+        self.metrics = RolloutMetrics(service.metrics.registry)
+        self.drift = drift or policy.drift_of_service(service)
+        self.run: Run | None = None
+        self.last: Ended | None = None
+        self.ai_windows = VersionWindows(self.settings.ai_ratio_window_s)
+        self._lock = asyncio.Lock()
+        self._monitor: asyncio.Task[None] | None = None
+        self._reading: policy.Reading | None = None
+        self.quality = QualityLoop(
+            lambda: service.extras.get("feedback_store"), self.metrics, real_labels=self._real_labels,
+            days=self.settings.quality_window_days, interval_s=self.settings.quality_interval_s,
+        )  # fmt: skip
+
+    # -- wiring --
+    def install(self) -> None:
+        self.service.route_upload = self.upload_runtime
+        self.service.after_predict_hooks.append(self.on_answer)
+        self.service.on_stop.append(self.close)
+
+    def ensure_watching(self) -> None:
+        """Start the monitor (and the quality loop) on the event loop's first use, not at app creation:
+        apps that are built and never started (tests, tools) leave no task or thread behind."""
+        if self._monitor is None or self._monitor.done():
+            # A context of its own: not the request's (its request id would tag every log line).
+            self._monitor = asyncio.get_running_loop().create_task(
+                self._watch(), context=contextvars.Context()
+            )
+            self.quality.start()
+
+    def _real_labels(self) -> set[str]:
+        labels = {self.service.holder.current.card.real_class}
+        run = self.run
+        if run is not None:
+            labels |= {run.lane_model.card.real_class, *([run.canary.card.real_class] if run.canary else [])}
+        return labels
+
+    def upload_runtime(self) -> ModelRuntime:
+        run = self.run
+        if run is not None and run.canary is not None:
+            return run.canary
+        return self.service.holder.current
+
+    # -- the admin verbs --
+    async def start(
+        self, reference: str, *, mode: str, share: float, thresholds: Thresholds | None = None
+    ) -> dict[str, Any]:
+        kind, share = check_mode(mode), check_share(share)
+        limits = thresholds or self.default_thresholds()
+        async with self._lock:
+            if self.run is not None:
+                state = self.run.state
+                raise RolloutRunningError(
+                    f"a {state.mode.value} rollout of {_named(state.challenger)} is running: promote or "
+                    "abort it first"
+                )
+            target = self._resolve(reference)
+            loop = asyncio.get_running_loop()
+            run = await loop.run_in_executor(None, self._load, target, kind, share, limits)
+            self._begin(run)
+        return self.status()
+
+    async def promote(self) -> dict[str, Any]:
+        async with self._lock:
+            run = self._running("promote")
+            try:
+                await self.service.reload(run.state.reference)
+            except Exception as exc:
+                log.exception("promotion failed: the champion stays", extra={"model": run.state.challenger})
+                raise ChallengerLoadError(
+                    f"could not load {run.state.challenger['name']} as champion ({type(exc).__name__}); "
+                    "the rollout goes on; the server log has the details"
+                ) from exc
+            self.metrics.promotions.labels(**_mv(run.state.challenger)).inc()
+            await self._end(run, "promoted", "promoted", "promoted to champion")
+        return self.status()
+
+    async def abort(self, reason: str = "manual", detail: str = "aborted by an operator") -> dict[str, Any]:
+        async with self._lock:
+            run = self._running("abort")
+            await self._end(run, "aborted", reason, detail)
+        return self.status()
+
+    def status(self) -> dict[str, Any]:
+        run, reading = self.run, self._reading
+        body: dict[str, Any] = {
+            "state": "idle" if run is None else "running",
+            "champion": self.service.holder.current.info,
+            "rollout": None if run is None else run.state.to_dict(),
+            "last": None if self.last is None else vars(self.last),
+        }
+        if run is not None:
+            body["window"] = None if reading is None else vars(reading)
+            body["shadow_scored"] = run.lane.done if run.lane else 0
+        return body
+
+    def default_thresholds(self) -> Thresholds:
+        s = self.settings
+        return Thresholds(
+            window_s=s.rollout_window_s,
+            min_requests=s.rollout_min_requests,
+            max_error_rate=s.rollout_max_error_rate,
+            max_p95_ms=s.rollout_max_p95_ms,
+            max_disagreement=s.rollout_max_disagreement,
+        )
+
+    # -- inside --
+    def _running(self, verb: str) -> Run:
+        if self.run is None:
+            raise NoRolloutError(f"nothing to {verb}: no rollout is running (start one with `rollout start`)")
+        return self.run
+
+    def _resolve(self, reference: str) -> str:
+        s = self.settings
+        try:
+            return resolve_trusted(reference, paths=s.model_paths, allow_dirs=s.reload_allow_dirs)
+        except ModelNotAllowedError as exc:
+            raise ChallengerNotAllowedError(str(exc)) from exc
+        except FileNotFoundError as exc:
+            raise UnknownChallengerError(f"unknown challenger: {exc}") from exc
+
+    def _load(self, target: str, mode: Mode, share: float, limits: Thresholds) -> Run:
+        """Load and warm the models (in a thread): the lane's on one ONNX Runtime thread."""
+        one_thread = self.settings.model_copy(update={"intra_op_threads": 1})
+        champion = self.service.holder
+        try:
+            canary = None
+            if mode is Mode.CANARY:
+                canary = CanaryRuntime(
+                    target, self.settings, share=share, champion=lambda: champion.current,
+                    on_outcome=lambda ok: self._on_canary_outcome(canary, ok),
+                )  # fmt: skip
+                canary.warm_up()
+                lane_model = ModelRuntime(champion.source, one_thread)  # re-scores canary images
+            else:
+                lane_model = ModelRuntime(target, one_thread)
+            lane_model.warm_up()
+        except Exception as exc:
+            log.exception("challenger failed to load", extra={"model": target})
+            raise ChallengerLoadError(
+                f"the challenger could not be loaded ({type(exc).__name__}); the champion goes on alone and "
+                "the server log has the details"
+            ) from exc
+        challenger = (canary or lane_model).info
+        state = RolloutState(
+            mode=mode, share=share, reference=target, challenger=challenger,
+            champion=champion.current.info, thresholds=limits,
+        )  # fmt: skip
+        return Run(state, lane_model=lane_model, canary=canary)
+
+    def _begin(self, run: Run) -> None:
+        s, labels = self.settings, _mv(run.state.challenger)
+        run.lane = ShadowLane(
+            cpu_share=s.rollout_shadow_cpu_share,
+            max_queue=s.rollout_shadow_queue,
+            on_skip=lambda reason: self.metrics.shadow_skipped.labels(**labels, reason=reason).inc(),
+            name=run.state.challenger["name"],
+        )
+        self._reading = None
+        self.run = run
+        mode = run.state.mode.value
+        self.metrics.active.labels(**labels, mode=mode).set(1)
+        self.metrics.share.labels(**labels, mode=mode).set(run.state.share)
+        self.metrics.compared.labels(**labels)  # series exist from the start, at 0
+        self.metrics.disagreements.labels(**labels)
+        for reason in ("manual", "error_rate", "p95", "disagreement", "drift"):
+            self.metrics.aborts.labels(**labels, reason=reason)
+        self.ensure_watching()
+        log.info("rollout started", extra={"rollout": run.state.to_dict()})
+
+    async def _end(self, run: Run, outcome: str, reason: str, detail: str) -> None:
+        self.run = None  # new uploads go to the champion from here on
+        labels, mode = _mv(run.state.challenger), run.state.mode.value
+        self.metrics.active.labels(**labels, mode=mode).set(0)
+        self.metrics.share.labels(**labels, mode=mode).set(0)
+        if outcome == "aborted":
+            self.metrics.aborts.labels(**labels, reason=reason).inc()
+        self.last = Ended(outcome, reason, detail, run.state.challenger)
+        level = logging.WARNING if reason not in ("manual", "promoted") else logging.INFO
+        log.log(
+            level, f"rollout {outcome}: {detail}", extra={"rollout": run.state.to_dict(), "reason": reason}
+        )
+        if run.lane is not None:
+            await asyncio.get_running_loop().run_in_executor(None, run.lane.close)
+
+    def _on_canary_outcome(self, canary: CanaryRuntime | None, ok: bool) -> None:
+        run = self.run
+        if run is None or canary is None or run.canary is not canary:
+            return
+        run.attempts.add(0.0 if ok else 1.0)
+        if not ok:
+            self.metrics.errors.labels(**_mv(canary.info), role="canary").inc()
+
+    # -- every answer --
+    def on_answer(self, caller: Any, data: bytes, result: dict[str, Any]) -> None:
+        self.ensure_watching()
+        run = self.run
+        role = "canary" if isinstance(result, CanaryAnswer) else "champion"
+        model = result["model"]
+        self._count(model, role, result, answer_latency_s(result))
+        self.ai_windows.get(model, "ai").add(1.0 if is_ai(result) else 0.0)
+        if run is None:
+            return
+        latency = answer_latency_s(result)
+        if latency is not None:
+            (run.latency if role == "canary" else run.champion_latency).add(latency)
+        # Shadow: a random sample of the champion's answers. Canary: every canary answer, which the champion
+        # re-scores so that the two can be compared.
+        shadow = run.state.mode is Mode.SHADOW
+        if (shadow and random.random() < run.state.share) or (not shadow and role == "canary"):
+            self._offer(run, data, result)
+
+    def _count(self, model: dict[str, str], role: str, result: dict[str, Any], latency: float | None) -> None:
+        m, labels = self.metrics, _mv(model)
+        m.predictions.labels(**labels, role=role, label=result["label"]).inc()
+        m.p_ai.labels(**labels, role=role).observe(result["p_ai"])
+        if latency is not None:
+            m.latency.labels(**labels, role=role).observe(latency)
+
+    def _offer(self, run: Run, data: bytes, answered: dict[str, Any]) -> None:
+        assert run.lane is not None
+        run.lane.offer(lambda: self._shadow_score(run, data, answered))
+
+    def _shadow_score(self, run: Run, data: bytes, answered: dict[str, Any]) -> None:
+        """On the lane's thread: score with the other model and compare with what was answered."""
+        model = run.lane_model
+        started = time.perf_counter()
+        try:
+            decoded = model.decode(data)
+            result = model.result(model.predict([decoded])[0])
+        except Exception:
+            self.metrics.errors.labels(**_mv(model.info), role="shadow").inc()
+            if run.state.mode is Mode.SHADOW:
+                run.attempts.add(1.0)
+            return
+        elapsed = time.perf_counter() - started
+        if run.state.mode is Mode.SHADOW:  # the challenger's own figures; a canary's come from its answers
+            run.attempts.add(0.0)
+            run.latency.add(elapsed)
+        self._count(model.info, "shadow", result, elapsed)
+        disagree = is_ai(result) != is_ai(answered)
+        labels = _mv(run.state.challenger)
+        self.metrics.compared.labels(**labels).inc()
+        if disagree:
+            self.metrics.disagreements.labels(**labels).inc()
+        run.disagreement.add(1.0 if disagree else 0.0)
+
+    # -- the monitor --
+    async def _watch(self) -> None:
+        while True:
+            await asyncio.sleep(JUDGE_EVERY_S)
+            try:
+                await self.judge_once()
+            except Exception:  # the watcher must outlive a bad reading
+                log.exception("rollout monitor failed")
+
+    async def judge_once(self) -> policy.Breach | None:
+        """Export the window's reading and, for a canary, abort on the first breached limit."""
+        self._export_ai_ratios()
+        run = self.run
+        if run is None:
+            return None
+        reading = policy.read(run.attempts, run.latency, run.disagreement)
+        self._reading = reading
+        self._export(run, reading)
+        if run.state.mode is not Mode.CANARY:
+            return None
+        limits = run.state.thresholds
+        drift = self.drift(run.state.challenger) if limits.abort_on_drift else None
+        breach = policy.judge(reading, limits, drift=drift)
+        if breach is not None:
+            async with self._lock:
+                if self.run is run:  # not promoted or aborted meanwhile
+                    await self._end(run, "aborted", breach.reason, f"automatic abort: {breach.detail}")
+        return breach
+
+    def _export(self, run: Run, reading: policy.Reading) -> None:
+        labels, m = _mv(run.state.challenger), self.metrics
+        if reading.error_rate is not None:
+            m.window_error_rate.labels(**labels).set(reading.error_rate)
+        if reading.p95_s is not None:
+            role = "canary" if run.state.mode is Mode.CANARY else "shadow"
+            m.window_p95.labels(**labels, role=role).set(reading.p95_s)
+        champion_p95 = run.champion_latency.percentile(95)
+        if champion_p95 is not None:
+            m.window_p95.labels(**_mv(run.state.champion), role="champion").set(champion_p95)
+        if reading.disagreement is not None:
+            m.window_disagreement.labels(**labels).set(reading.disagreement)
+
+    def _export_ai_ratios(self) -> None:
+        for name, version, _ in self.ai_windows.keys():  # noqa: SIM118 - a method, not a dict
+            ratio = self.ai_windows.get({"name": name, "version": version}, "ai").mean()
+            if ratio is not None:
+                self.metrics.ai_ratio.labels(model=name, version=version).set(ratio)
+
+    def close(self) -> None:
+        if self._monitor is not None:
+            self._monitor.cancel()
+            self._monitor = None
+        self.quality.close()
+        run, self.run = self.run, None
+        if run is not None and run.lane is not None:
+            run.lane.close()
+
+
+def _named(model: dict[str, str]) -> str:
+    return f"{model['name']} {model['version']}"
+
+
+def _mv(model: dict[str, str]) -> dict[str, str]:
+    return {"model": model["name"], "version": model["version"]}
