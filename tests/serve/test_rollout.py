@@ -7,8 +7,8 @@ import time
 
 import pytest
 from fastapi.testclient import TestClient
-from prometheus_client import Gauge
 
+from deeptrust.monitor.windows import DriftState
 from deeptrust.serve.app import create_app
 
 from .conftest import jpeg_bytes, make_settings
@@ -125,17 +125,27 @@ def test_a_failing_canary_falls_back_and_is_aborted_by_error_rate(admin):
     assert predict(admin, 99)["model"]["name"] == "cifake"
 
 
-def test_drift_on_the_canary_version_aborts_it(admin):
-    registry = admin.app.state.service.metrics.registry
-    drift = Gauge("deeptrust_drift_detected", "test", ["model", "version", "signal"], registry=registry)
+def test_drift_on_the_canary_version_aborts_it(admin, monkeypatch):
+    """The drift monitor's verdict on the canary's version is its own business (tests/monitor); here it
+    is told what to say, to check that the canary acts on it and only on its own version's."""
+    monitor = admin.app.state.service.extras["drift"]
+    says: dict[tuple[str, str], tuple[str, ...]] = {}
+
+    def state(model: str, version: str) -> DriftState:
+        drifting = says.get((model, version), ())
+        return DriftState(model, version, "drift" if drifting else "ok", drifting=drifting)
+
+    monkeypatch.setattr(monitor, "state", state)
+    says[("cifake", "1.0.0")] = ("scores",)  # the champion drifting is no reason to stop the canary
     assert start(admin, share=1.0).status_code == 200
     for seed in range(6):
         predict(admin, seed)
     time.sleep(1.5)
     assert admin.get("/v1/rollout").json()["state"] == "running"  # healthy so far
-    drift.labels("photos-1.0", "1.0.0", "scores").set(1)
+    says[("photos-1.0", "1.0.0")] = ("embedding",)
     wait_for(lambda: admin.get("/v1/rollout").json()["state"] == "idle")
-    assert admin.get("/v1/rollout").json()["last"]["reason"] == "drift"
+    last = admin.get("/v1/rollout").json()["last"]
+    assert last["reason"] == "drift" and "drift detected on the canary's embedding" in last["detail"]
 
 
 def test_shadow_scores_off_the_path_and_compares(admin):
