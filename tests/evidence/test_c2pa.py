@@ -19,6 +19,7 @@ import pytest
 from deeptrust.evidence.c2pa_reader import load_trust_anchors, sdk_settings, warm_up
 from deeptrust.evidence.collect import collect
 from deeptrust.settings import Settings
+from tests._bad_images import hostile_metadata
 from tests.evidence._builders import C2PA_DIR, TRUST_BUNDLE, created, encode, picture, sign_c2pa
 
 pytestmark = pytest.mark.skipif(not C2PA_DIR.is_dir(), reason="../shared/fixtures/provenance is missing")
@@ -205,12 +206,17 @@ def connections_during(mode: str, paths: list[Path]) -> tuple[list[bytes], str]:
     return seen, out
 
 
-def test_no_network_call_for_any_fixture():
+def test_no_network_call_for_any_fixture(tmp_path):
     seen, _ = connections_during("sdk-defaults", [C2PA_DIR / "cloudx.jpg"])
     assert seen and seen[0].startswith(b"CONNECT cai-manifestx.adobe.com:443"), (
         "the proxy must see SDK fetches"
     )
     files = sorted(p for p in C2PA_DIR.iterdir() if p.suffix in (".jpg", ".jpeg", ".png", ".webp"))
+    for name, data in hostile_metadata().items():  # a remote pointer and a damaged store of our own
+        if name.startswith("c2pa-"):
+            (tmp_path / f"{name}.jpg").write_bytes(data)
+            files.append(tmp_path / f"{name}.jpg")
     seen, out = connections_during("deeptrust", files)
     assert seen == [], seen
-    assert "cloudx.jpg ['Remote'" in out and out.count("\n") == len(files)
+    assert "cloudx.jpg ['Remote'" in out and "c2pa-remote-manifest.jpg ['Remote'" in out
+    assert out.count("\n") == len(files)

@@ -24,6 +24,8 @@ from functools import cache
 import numpy as np
 from PIL import Image, ImageCms
 
+from tests._bad_images import METADATA_SIZE, hostile_metadata
+
 # The settings the corpus expects (pass them to make_settings / as DEEPTRUST_* variables).
 MAX_IMAGE_PIXELS = 4_000_000
 MAX_BODY_BYTES = 1 << 20
@@ -41,6 +43,7 @@ class Case:
     content_type: str = "application/octet-stream"
     raw: bool = False
     size: tuple[int, int] | None = None  # (width, height) the service must report, for 200s
+    evidence: str = ""  # the kind of evidence entry a 200 must carry (hostile metadata, issue 16)
 
     def request(self) -> dict:
         """Keyword arguments for httpx / TestClient ``post``."""
@@ -405,6 +408,16 @@ def corpus() -> tuple[Case, ...]:
         raw=True,
         content_type="image/png",
     )
+
+    # -- hostile metadata (tests/_bad_images.py): an evidence entry, never a 5xx, hang or network call.
+    # Pillow itself refuses text chunks that inflate over 1 MB, so the two bombs are corrupt images (400).
+    evidence_kinds = {"xmp": "iptc", "c2pa": "c2pa"}
+    for name, data in hostile_metadata().items():
+        if name.endswith("-bomb"):
+            add(f"corrupt-metadata-{name}", data, 400)
+        else:
+            kind = evidence_kinds.get(name.split("-")[0], "metadata")
+            add(f"odd-metadata-{name}", data, 200, size=METADATA_SIZE, evidence=kind)
 
     # -- over the byte cap: 413 --
     add("too-large-multipart", garbage(MAX_BODY_BYTES + 1), 413)

@@ -70,6 +70,9 @@ def mismatch(case: Case, response: httpx.Response) -> str:
     image = response.json()["image"]
     if (image["width"], image["height"]) != case.size:
         return f"reported {image['width']}x{image['height']}, expected {case.size[0]}x{case.size[1]}"
+    kinds = [e["kind"] for e in response.json().get("evidence", [])]
+    if case.evidence and case.evidence not in kinds:
+        return f"no {case.evidence!r} evidence entry, got {kinds}"
     return ""
 
 

@@ -3,15 +3,16 @@
 Midjourney, Meta, Google and Adobe write ``Iptc4xmpExt:DigitalSourceType = trainedAlgorithmicMedia`` into
 XMP; the IPTC's 2025 fields name the AI system and prompt. XMP is untrusted XML, so it is parsed by
 defusedxml with DTDs, entities and external references forbidden (no billion laughs, no XXE), each packet
-capped at ``MAX_XMP_BYTES`` and the element walk at ``MAX_ELEMENTS``; a packet that breaks a rule is an
-evidence entry saying so, never an exception. XMP is unsigned and easily stripped or added, so its AI
-declarations are ``strong`` (rarely forged; they override the pixels) and its capture declarations
-``weak`` (anyone can write ``digitalCapture``; reported only). Non-goal: IPTC-IIM (APP13), which has no
-digital source type.
+capped at ``MAX_XMP_BYTES`` and streamed, so that ``MAX_DEPTH`` and ``MAX_ELEMENTS`` stop the parser; a
+packet that breaks a rule is an evidence entry saying so, never an exception. XMP is unsigned and easily
+stripped or added, so its AI declarations are ``strong`` (rarely forged; they override the pixels) and
+its capture declarations ``weak`` (anyone can write ``digitalCapture``; reported only). Non-goal:
+IPTC-IIM (APP13), which has no digital source type.
 """
 
 from __future__ import annotations
 
+import io
 from typing import TYPE_CHECKING, Any
 from xml.etree.ElementTree import Element, ParseError
 
@@ -22,7 +23,8 @@ if TYPE_CHECKING:
     from deeptrust.evidence.collect import Source
     from deeptrust.settings import Settings
 
-MAX_ELEMENTS = 20_000  # XML elements walked per packet
+MAX_ELEMENTS = 100_000  # XML elements per packet (Photoshop's DocumentAncestors lists run to thousands)
+MAX_DEPTH = 64  # real XMP nests about 10 deep; deeper is an attack on the parser
 MAX_PACKETS = 4
 MAX_VALUE_CHARS = 2000  # a prompt longer than this is cut in the evidence's data
 
@@ -88,17 +90,24 @@ def parse_packet(packet: bytes) -> dict[str, list[str]]:
     from defusedxml import DefusedXmlException
 
     start = packet.find(b"<")
-    try:
-        root = SafeET.fromstring(packet[max(start, 0) :].rstrip(b"\x00 \t\r\n"), forbid_dtd=True)
+    text = io.BytesIO(packet[max(start, 0) :].rstrip(b"\x00 \t\r\n"))
+    found: dict[str, list[str]] = {}
+    depth = count = 0
+    try:  # streamed, so that the depth and element caps stop the parser itself, early
+        for event, element in SafeET.iterparse(text, events=("start", "end"), forbid_dtd=True):
+            if event == "end":
+                _take(element, found)
+                depth -= 1
+                continue
+            depth, count = depth + 1, count + 1
+            if depth > MAX_DEPTH:
+                raise XmpError(f"XMP nests over {MAX_DEPTH} elements deep; not read")
+            if count > MAX_ELEMENTS:
+                raise XmpError(f"XMP has over {MAX_ELEMENTS:,} elements; read no further")
     except DefusedXmlException as exc:
         raise XmpError(f"XMP refused: {type(exc).__name__} (DTDs and entities are not allowed)") from exc
     except (ParseError, ValueError) as exc:
         raise XmpError(f"XMP is not well-formed XML: {exc}") from exc
-    found: dict[str, list[str]] = {}
-    for n, element in enumerate(root.iter()):
-        if n >= MAX_ELEMENTS:
-            raise XmpError(f"XMP has over {MAX_ELEMENTS:,} elements; read no further")
-        _take(element, found)
     return found
 
 
