@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 TORCH_WHEEL ?= /opt/wheels/torch-2.13.0+cpu-cp311-cp311-manylinux_2_28_x86_64.whl
 MODEL  ?= photos
 
-.PHONY: run test lint venv dev models clean
+.PHONY: run test lint venv dev models clean monitor dashboards
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +31,22 @@ lint: dev
 	$(BIN)/ruff format --check src tests benchmarks
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/mypy src/deeptrust/detector.py src/deeptrust/card.py src/deeptrust/imageio.py src/deeptrust/serve
+
+# Prometheus (Debian package prometheus) with deploy/prometheus's alert and SLO rules, scraping the service
+# of `make run`; http://127.0.0.1:9090/alerts shows the alerts (Ctrl+C stops it).
+MONITOR_TARGET ?= 127.0.0.1:8000
+PROMETHEUS_PORT ?= 9090
+MONITOR_DIR ?= .deeptrust/prometheus
+monitor:
+	mkdir -p $(MONITOR_DIR)
+	sed -e 's|"deeptrust:8000"|"$(MONITOR_TARGET)"|' -e 's|rules/\*\.rules\.yml|$(CURDIR)/deploy/prometheus/rules/*.rules.yml|' \
+	    deploy/prometheus/prometheus.yml > $(MONITOR_DIR)/prometheus.yml
+	prometheus --config.file=$(MONITOR_DIR)/prometheus.yml --storage.tsdb.path=$(MONITOR_DIR)/data \
+	    --web.listen-address=127.0.0.1:$(PROMETHEUS_PORT)
+
+# The Grafana dashboards of deploy/grafana/dashboards/, from deeptrust.monitor.dashboards.
+dashboards:
+	$(BIN)/python -m deeptrust.monitor.dashboards deploy/grafana/dashboards
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache .coverage
