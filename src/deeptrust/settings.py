@@ -115,6 +115,13 @@ class Settings(BaseSettings):
     ai_ratio_window_s: float = Field(default=300.0, gt=0)  # deeptrust_predicted_ai_ratio's window
     quality_window_days: float = Field(default=30.0, gt=0)  # reviewed feedback counted in live quality
     quality_interval_s: float = Field(default=60.0, gt=0)  # how often live quality is recomputed
+    # -- retraining and background jobs (`deeptrust retrain`, POST /v1/admin/retrain) --
+    retrain_config_dir: Path = Path("configs")  # <dir>/<model>.yaml: the recipe a retrain of MODEL uses
+    jobs_worker: bool = True  # run queued jobs in this server process (one at a time in the database)
+    jobs_poll_s: float = Field(default=2.0, gt=0)  # how often an idle worker looks for queued jobs
+    jobs_heartbeat_s: float = Field(default=5.0, gt=0)  # a running job's worker says it is alive this often
+    # A running job whose heartbeat is older than this is failed (its worker died, on any machine).
+    jobs_stale_s: float = Field(default=120.0, gt=0)
 
     @field_validator("allowed_hosts", mode="before")
     @classmethod

@@ -27,6 +27,9 @@ NEEDS = {
     ("POST", "/v1/rollout"): "admin",
     ("POST", "/v1/rollout/promote"): "admin",
     ("POST", "/v1/rollout/abort"): "admin",
+    ("POST", "/v1/admin/retrain"): "admin",
+    ("GET", "/v1/admin/jobs"): "admin",
+    ("GET", "/v1/admin/jobs/{job_id}"): "admin",
 }  # every other operation in the schema: the user role
 OUTSIDE_SCHEMA = [("GET", "/"), ("GET", "/static/app.js"), ("GET", "/openapi.json")]  # the page: public
 CALLERS = ("anonymous", *ROLES)

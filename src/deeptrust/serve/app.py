@@ -102,9 +102,12 @@ def _docs_csp(html: bytes) -> str:
 
 
 def _mount_extensions(app: FastAPI, service: Service) -> None:
-    """The web page and feedback store, when their module is present."""
-    if importlib.util.find_spec("deeptrust.web.routes") is None:
-        return
-    from deeptrust.web.routes import install
+    """The web page and feedback store, then retraining and its jobs, when their modules are present."""
+    if importlib.util.find_spec("deeptrust.web.routes") is not None:
+        from deeptrust.web.routes import install
 
-    install(app, service)
+        install(app, service)
+    if importlib.util.find_spec("deeptrust.retrain.routes") is not None:
+        from deeptrust.retrain.routes import install as install_retrain
+
+        install_retrain(app, service)

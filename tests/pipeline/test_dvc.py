@@ -1,0 +1,108 @@
+"""The repository's dvc.yaml, run by DVC itself in a temporary git repository on a tiny model.
+
+One test, in steps that build on each other (a fresh ``dvc repro`` costs ~15 s here): the whole
+pipeline runs; changing one parameter re-runs exactly the stages that depend on it; a fresh clone
+pulls the data from the DVC remote and reproduces the same model.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from ..conftest import make_image_folder
+from ..serve.conftest import REPO
+
+pytestmark = pytest.mark.slow
+HERE = Path(__file__).parent
+VENV_BIN = Path(sys.executable).parent
+ALL_STAGES = ["import", "train", "export", "evaluate"]
+
+
+def run(cmd: list[str], cwd: Path, env: dict[str, str]) -> str:
+    done = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, f"{' '.join(cmd)} exited {done.returncode}:\n{done.stdout}\n{done.stderr}"
+    return done.stdout + done.stderr
+
+
+def ran(output: str) -> list[str]:
+    """The stages ``dvc repro`` ran (not those it skipped or restored), without the ``@model`` suffix."""
+    return [name.split("@")[0] for name in re.findall(r"Running stage '([^']+)'", output)]
+
+
+def make_repo(root: Path, remote: Path) -> Path:
+    repo = root / "work"
+    (repo / "configs").mkdir(parents=True)
+    shutil.copy(REPO / "dvc.yaml", repo / "dvc.yaml")
+    shutil.copy(REPO / ".dvcignore", repo / ".dvcignore")
+    shutil.copy(HERE / "params-tiny.yaml", repo / "params.yaml")
+    shutil.copy(HERE / "tiny.yaml", repo / "configs" / "tiny.yaml")
+    (repo / ".gitignore").write_text("/.deeptrust/\n")
+    make_image_folder(repo / "data" / "tiny", per_class=24, size=32)
+    return repo
+
+
+@pytest.fixture
+def dvc_env(tmp_path: Path, isolated_home: Path) -> dict[str, str]:
+    env = dict(os.environ)
+    env["PATH"] = f"{VENV_BIN}{os.pathsep}{env.get('PATH', '')}"  # `deeptrust` and `dvc` of this venv
+    env["PYTHONPATH"] = str(REPO / "src")
+    for key in ("DEEPTRUST_HOME", "MLFLOW_TRACKING_URI"):  # each clone keeps its own .deeptrust/
+        env.pop(key, None)
+    env.update(GIT_AUTHOR_NAME="t", GIT_AUTHOR_EMAIL="t@t", GIT_COMMITTER_NAME="t", GIT_COMMITTER_EMAIL="t@t")
+    env["DVC_NO_ANALYTICS"] = "1"
+    return env
+
+
+def test_repro_reruns_only_dependent_stages_and_a_fresh_clone_reproduces(tmp_path, dvc_env) -> None:
+    remote = tmp_path / "remote"
+    repo = make_repo(tmp_path, remote)
+    dvc = [str(VENV_BIN / "dvc")]
+    run(["git", "init", "-q"], repo, dvc_env)
+    run([*dvc, "init", "-q"], repo, dvc_env)
+    shutil.copy(REPO / ".dvc" / "config", repo / ".dvc" / "config")  # the project's config: a local remote
+    run([*dvc, "remote", "modify", "local", "url", str(remote)], repo, dvc_env)
+    run([*dvc, "add", "-q", "data/tiny"], repo, dvc_env)
+
+    first = run([*dvc, "repro"], repo, dvc_env)
+    assert ran(first) == ALL_STAGES
+    evaluation = json.loads((repo / ".deeptrust/pipeline/tiny/evaluation.json").read_text())
+    assert evaluation["n"] == 12  # a quarter of 48 images is the test split
+    assert "up to date" in run([*dvc, "status"], repo, dvc_env)
+    run(["git", "add", "-A"], repo, dvc_env)
+    run(["git", "commit", "-qm", "pipeline"], repo, dvc_env)
+    run([*dvc, "push", "-q"], repo, dvc_env)
+
+    # a fresh clone: the data comes from the DVC remote, every stage runs, the same model comes out
+    clone = tmp_path / "clone"
+    run(["git", "clone", "-q", str(repo), str(clone)], tmp_path, dvc_env)
+    run([*dvc, "pull", "-q", "data/tiny.dvc"], clone, dvc_env)
+    again = run([*dvc, "repro"], clone, dvc_env)
+    assert ran(again) == ALL_STAGES
+    reproduced = json.loads((clone / ".deeptrust/pipeline/tiny/evaluation.json").read_text())
+    for metric in ("n", "accuracy", "roc_auc", "threshold", "confusion_matrix"):
+        assert reproduced[metric] == evaluation[metric], metric
+    card = json.loads((clone / ".deeptrust/pipeline/tiny/model/card.json").read_text())
+    original = json.loads((repo / ".deeptrust/pipeline/tiny/model/card.json").read_text())
+    assert card["dataset"]["hash"] == original["dataset"]["hash"]
+    assert card["threshold"] == original["threshold"]
+
+    # one evaluation parameter: only evaluate runs again
+    params = yaml.safe_load((repo / "params.yaml").read_text())
+    params["models"]["tiny"]["evaluate"]["args"] = "--split val --no-robustness"
+    (repo / "params.yaml").write_text(yaml.safe_dump(params))
+    assert ran(run([*dvc, "repro"], repo, dvc_env)) == ["evaluate"]
+
+    # one training parameter (the config is the train stage's params file): not the import
+    config = yaml.safe_load((repo / "configs/tiny.yaml").read_text())
+    config["optim"]["lr"] = 0.002
+    (repo / "configs/tiny.yaml").write_text(yaml.safe_dump(config))
+    assert ran(run([*dvc, "repro"], repo, dvc_env)) == ["train", "export", "evaluate"]
