@@ -4,7 +4,6 @@ marks that job failed and runs the one queued behind it, which was not lost."""
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -70,7 +69,8 @@ def test_a_killed_worker_takes_its_child_and_the_next_worker_fails_that_job(
         from deeptrust.jobs.worker import JobWorker
         store = JobStore({database_url!r}, {str(tmp_path / "logs")!r})
         child = "import os, time; print('child', os.getpid(), flush=True); time.sleep(300)"
-        worker = JobWorker(store, lambda job, result: [sys.executable, "-c", child], poll_s=0.1, heartbeat_s=0.5)
+        argv = [sys.executable, "-c", child]
+        worker = JobWorker(store, lambda job, result: argv, poll_s=0.1, heartbeat_s=0.5)
         worker.start()
         time.sleep(300)
         """
@@ -80,7 +80,9 @@ def test_a_killed_worker_takes_its_child_and_the_next_worker_fails_that_job(
     try:
         running = wait_for(lambda: jobs.get(first.id).status is JobStatus.RUNNING, what="job running")
         assert running
-        line = wait_for(lambda: "child" in jobs.log_tail(jobs.get(first.id)) and jobs.log_tail(jobs.get(first.id)))
+        line = wait_for(
+            lambda: "child" in jobs.log_tail(jobs.get(first.id)) and jobs.log_tail(jobs.get(first.id))
+        )
         child_pid = int(line.split()[1])
         os.kill(proc.pid, signal.SIGKILL)  # the worker's process dies mid-job
         proc.wait(10)

@@ -62,7 +62,7 @@ def dvc_env(tmp_path: Path, isolated_home: Path) -> dict[str, str]:
     return env
 
 
-def test_repro_reruns_only_dependent_stages_and_a_fresh_clone_reproduces(tmp_path, dvc_env) -> None:
+def test_a_fresh_clone_reproduces_and_one_parameter_reruns_only_its_stages(tmp_path, dvc_env) -> None:
     remote = tmp_path / "remote"
     repo = make_repo(tmp_path, remote)
     dvc = [str(VENV_BIN / "dvc")]
@@ -71,38 +71,41 @@ def test_repro_reruns_only_dependent_stages_and_a_fresh_clone_reproduces(tmp_pat
     shutil.copy(REPO / ".dvc" / "config", repo / ".dvc" / "config")  # the project's config: a local remote
     run([*dvc, "remote", "modify", "local", "url", str(remote)], repo, dvc_env)
     run([*dvc, "add", "-q", "data/tiny"], repo, dvc_env)
-
-    first = run([*dvc, "repro"], repo, dvc_env)
-    assert ran(first) == ALL_STAGES
-    evaluation = json.loads((repo / ".deeptrust/pipeline/tiny/evaluation.json").read_text())
-    assert evaluation["n"] == 12  # a quarter of 48 images is the test split
-    assert "up to date" in run([*dvc, "status"], repo, dvc_env)
+    run([*dvc, "push", "-q"], repo, dvc_env)  # the data, by hash, into the remote
     run(["git", "add", "-A"], repo, dvc_env)
-    run(["git", "commit", "-qm", "pipeline"], repo, dvc_env)
-    run([*dvc, "push", "-q"], repo, dvc_env)
+    run(["git", "commit", "-qm", "pipeline and data"], repo, dvc_env)
 
-    # a fresh clone: the data comes from the DVC remote, every stage runs, the same model comes out
+    # a fresh clone: the data comes from the DVC remote, then every stage runs
     clone = tmp_path / "clone"
     run(["git", "clone", "-q", str(repo), str(clone)], tmp_path, dvc_env)
+    assert not (clone / "data/tiny").exists()
     run([*dvc, "pull", "-q", "data/tiny.dvc"], clone, dvc_env)
-    again = run([*dvc, "repro"], clone, dvc_env)
-    assert ran(again) == ALL_STAGES
-    reproduced = json.loads((clone / ".deeptrust/pipeline/tiny/evaluation.json").read_text())
-    for metric in ("n", "accuracy", "roc_auc", "threshold", "confusion_matrix"):
-        assert reproduced[metric] == evaluation[metric], metric
-    card = json.loads((clone / ".deeptrust/pipeline/tiny/model/card.json").read_text())
-    original = json.loads((repo / ".deeptrust/pipeline/tiny/model/card.json").read_text())
-    assert card["dataset"]["hash"] == original["dataset"]["hash"]
-    assert card["threshold"] == original["threshold"]
+    assert ran(run([*dvc, "repro"], clone, dvc_env)) == ALL_STAGES
+    out = clone / ".deeptrust/pipeline/tiny"
+    evaluation = json.loads((out / "evaluation.json").read_text())
+    assert evaluation["n"] == 12 and evaluation["accuracy"] >= 0.85  # a quarter of 48 images is test
+    record = json.loads((out / "data/datasets.json").read_text())
+    card = json.loads((out / "model/card.json").read_text())
+    assert card["name"] == "tiny" and card["dataset"]["hash"] == record["datasets"][0]["hash"]
+    assert "up to date" in run([*dvc, "status"], clone, dvc_env)
 
     # one evaluation parameter: only evaluate runs again
-    params = yaml.safe_load((repo / "params.yaml").read_text())
+    params = yaml.safe_load((clone / "params.yaml").read_text())
     params["models"]["tiny"]["evaluate"]["args"] = "--split val --no-robustness"
-    (repo / "params.yaml").write_text(yaml.safe_dump(params))
-    assert ran(run([*dvc, "repro"], repo, dvc_env)) == ["evaluate"]
+    (clone / "params.yaml").write_text(yaml.safe_dump(params))
+    assert ran(run([*dvc, "repro"], clone, dvc_env)) == ["evaluate"]
 
-    # one training parameter (the config is the train stage's params file): not the import
-    config = yaml.safe_load((repo / "configs/tiny.yaml").read_text())
+    # one training parameter (the config is the train stage's params file; import reads only `data`)
+    config_path = clone / "configs/tiny.yaml"
+    original = config_path.read_text()
+    config = yaml.safe_load(original)
     config["optim"]["lr"] = 0.002
-    (repo / "configs/tiny.yaml").write_text(yaml.safe_dump(config))
-    assert ran(run([*dvc, "repro"], repo, dvc_env)) == ["train", "export", "evaluate"]
+    config_path.write_text(yaml.safe_dump(config))
+    assert ran(run([*dvc, "repro"], clone, dvc_env)) == ["train", "export", "evaluate"]
+
+    # and back: DVC's run cache restores the first model instead of training it again
+    config_path.write_text(original)
+    (clone / "params.yaml").write_text((repo / "params.yaml").read_text())
+    back = run([*dvc, "repro"], clone, dvc_env)
+    assert ran(back) == [] and "is cached - skipping run" in back
+    assert json.loads((out / "model/card.json").read_text())["threshold"] == card["threshold"]

@@ -9,7 +9,7 @@ import pytest
 
 from deeptrust.feedback import FeedbackStore
 
-from ..serve.conftest import jpeg_bytes
+from ..serve.conftest import jpeg_bytes, server_factory  # noqa: F401  (server_factory: a fixture)
 from ..web.conftest import bearer, keys  # noqa: F401  (keys: a fixture)
 
 __all__ = ["bearer"]

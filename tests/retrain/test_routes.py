@@ -29,7 +29,9 @@ def test_retrain_queues_one_job_and_a_second_request_is_a_conflict(keys, recipes
         )
         assert first.status_code == 202, first.text
         job = first.json()
-        assert job["status"] == "queued" and job["trigger"] == "http" and job["requested_by"].startswith("key:")
+        assert (
+            job["status"] == "queued" and job["trigger"] == "http" and job["requested_by"].startswith("key:")
+        )
         assert first.headers["location"] == f"/v1/admin/jobs/{job['id']}"
         again = client.post("/v1/admin/retrain", json={"model": "cifake"}, headers=admin)
         assert again.status_code == 409 and again.headers["content-type"] == "application/problem+json"

@@ -39,3 +39,29 @@ def import_command(
         Console().print(
             f"{escape(dataset['name'])}: {dataset['images']} images ({splits}), hash {dataset['hash'][:12]}"
         )
+
+
+@app.command("register")
+def register_command(
+    model_dir: Annotated[Path, typer.Option("--model", "-m", help="Exported model directory.")],
+    gate_report: Annotated[Path, typer.Option("--gate", help="Its gate.json (deeptrust gate --out).")],
+    name: Annotated[str, typer.Option("--name", help="Registered model name.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Where to write what was registered (JSON).")],
+    alias: Annotated[str, typer.Option("--alias", help="Alias for the new version.")] = "challenger",
+) -> None:
+    """Register a model that passed its gate as a new version, with the gate recorded and an alias."""
+    import json
+
+    from deeptrust.pipeline.register import outcome_of, register_challenger
+    from deeptrust.registry import RegistryError
+
+    try:
+        outcome = outcome_of(json.loads(gate_report.read_text()))
+        version = register_challenger(
+            model_dir, name, outcome, alias=alias, tags={"deeptrust.pipeline": "dvc"}
+        )
+    except (OSError, ValueError, RegistryError) as exc:
+        raise _fail(exc) from None
+    record = {"name": name, "version": version, "alias": alias, "gate": outcome}
+    out.write_text(json.dumps(record, indent=2) + "\n")
+    Console().print(f"registered {escape(name)} version {version} as {escape(alias)}")

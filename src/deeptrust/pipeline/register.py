@@ -15,28 +15,50 @@ from typing import Any
 CHALLENGER = "challenger"
 
 
-def gate_candidate(candidate: Path, model: str, out_dir: Path, *, against: str = "champion") -> dict[str, Any]:
-    """The gate's outcome for ``candidate``: passed, report (JSON path), html, failures, summary, suite."""
+def gate_candidate(
+    candidate: Path, model: str, out_dir: Path, *, against: str = "champion", suite: str | Path | None = None
+) -> dict[str, Any]:
+    """Gate the directory ``candidate`` against ``model@against`` on ``suite`` (default: the model's own);
+    nothing is recorded (a directory is no version): the outcome, as ``register_challenger`` takes it."""
     from deeptrust.gate import run_gate
 
-    report = run_gate(str(candidate), against=f"{model}@{against}", out_dir=out_dir, record=False)
-    return _outcome(report, out_dir)
+    result = run_gate(
+        str(candidate), against=f"{model}@{against}", suite=suite, out_dir=out_dir, record=False
+    )
+    return outcome_of(result.to_dict() | {"summary": result.summary()})
 
 
-def _outcome(report: Any, out_dir: Path) -> dict[str, Any]:
-    data = report.to_dict() if hasattr(report, "to_dict") else dict(report)
+def outcome_of(report: dict[str, Any]) -> dict[str, Any]:
+    """The fields a registration needs from a gate report (``GateResult.to_dict()`` or its gate.json)."""
+    checks = report.get("checks") or []
+    failures = [
+        f"{c['slice']} {c['metric']} {_num(c.get('value'))} vs bound {_num(c.get('bound'))}"
+        for c in checks
+        if c.get("gating", True) and not c.get("passed")
+    ]
+    paths = report.get("report") or {}
     return {
-        "passed": bool(data.get("passed")),
-        "report": str(out_dir / "gate.json"),
-        "html": str(out_dir / "gate.html"),
-        "failures": list(data.get("failures") or []),
-        "suite": str(data.get("suite") or ""),
-        "summary": data.get("summary") or {},
+        "passed": bool(report.get("passed")),
+        "report": paths.get("json"),
+        "html": paths.get("html"),
+        "failures": failures,
+        "suite": str(report.get("suite") or ""),
+        "summary": report.get("summary") or {"passed": bool(report.get("passed"))},
+        "notes": list(report.get("notes") or []),
     }
 
 
+def _num(value: object) -> str:
+    return "–" if not isinstance(value, (int, float)) else f"{value:.4f}"
+
+
 def register_challenger(
-    candidate: Path, model: str, gate: dict[str, Any], *, tags: dict[str, str] | None = None, alias: str = CHALLENGER
+    candidate: Path,
+    model: str,
+    gate: dict[str, Any],
+    *,
+    tags: dict[str, str] | None = None,
+    alias: str = CHALLENGER,
 ) -> int:
     """Register a candidate that passed ``gate`` as a new version of ``model``, aliased ``alias``."""
     from deeptrust.registry import RegistrationError, Store, record_gate, register_model, set_alias
@@ -46,8 +68,9 @@ def register_challenger(
     store = Store()
     version = register_model(candidate, name=model, tags=tags, store=store)
     try:
+        report = Path(gate["report"]) if gate.get("report") else None
         record_gate(
-            model, version, passed=True, report_path=Path(gate["report"]), summary=gate.get("summary"),
+            model, version, passed=True, report_path=report, summary=gate.get("summary"),
             suite=gate.get("suite", ""), store=store,
         )  # fmt: skip
         set_alias(model, alias, version, store=store)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import threading
+import traceback
 from pathlib import Path
 from typing import Annotated
 
@@ -92,7 +93,7 @@ def _run(model: str, job_id: int, params: dict, result_file: Path | None, *, job
     """Run the retrain; record it (inline: on the job row; as the worker's child: in ``result_file``)."""
     from deeptrust.jobs import JobStatus
     from deeptrust.jobs.store import worker_id
-    from deeptrust.retrain.errors import NoNewFeedbackError
+    from deeptrust.retrain.errors import NoNewFeedbackError, RetrainError
     from deeptrust.retrain.run import retrain
 
     stop = threading.Event()
@@ -109,10 +110,11 @@ def _run(model: str, job_id: int, params: dict, result_file: Path | None, *, job
         if isinstance(exc, NoNewFeedbackError):
             outcome |= {"new": exc.new, "needed": exc.needed}
         status = JobStatus.FAILED
-        if not isinstance(exc, Exception):
-            raise
         _finish(jobs, job_id, worker_id(), status, outcome, result_file, stop)
-        raise
+        if not isinstance(exc, Exception) or isinstance(exc, RetrainError):
+            raise
+        traceback.print_exc()  # into the job's log, for whoever debugs it; the caller gets the message
+        raise RetrainError(f"{type(exc).__name__}: {exc}; nothing was registered") from exc
     _finish(jobs, job_id, worker_id(), status, outcome, result_file, stop)
     _report(outcome)
     return 0 if status is JobStatus.SUCCEEDED else EXIT_REJECTED

@@ -73,7 +73,8 @@ def retrain(
         print(f"feedback: {exported.total} reviewed images ({new} new) → dataset {feedback['dataset']}")
         candidate = _train_and_export(model, job_id, recipe, work, feedback, show)
         result = RetrainResult(model, "rejected", feedback=feedback, work_dir=str(work))
-        _gate_and_register(result, candidate, work / "gate", jobs=jobs, job_id=job_id)
+        suite = _suite(model, settings.retrain_config_dir)
+        _gate_and_register(result, candidate, work / "gate", jobs=jobs, job_id=job_id, suite=suite)
     return result
 
 
@@ -119,12 +120,18 @@ def _base_version(model: str) -> str:
         return "0.0.0"
 
 
+def _suite(model: str, config_dir: Path) -> Path | None:
+    """``<recipes>/gate/<model>.yaml`` when there is one, else the gate's default (configs/gate/<model>)."""
+    path = Path(config_dir) / "gate" / f"{model}.yaml"
+    return path if path.is_file() else None
+
+
 def _gate_and_register(
-    result: RetrainResult, candidate: Path, gate_dir: Path, *, jobs: JobStore, job_id: int
+    result: RetrainResult, candidate: Path, gate_dir: Path, *, jobs: JobStore, job_id: int, suite: Path | None
 ) -> None:
     from deeptrust.pipeline.register import gate_candidate, register_challenger
 
-    outcome = gate_candidate(candidate, result.model, gate_dir)
+    outcome = gate_candidate(candidate, result.model, gate_dir, suite=suite)
     result.gate = outcome
     if not outcome["passed"]:
         result.reason = "the quality gate refused the candidate: " + "; ".join(outcome.get("failures") or [])
