@@ -75,11 +75,11 @@ def _walk_jpeg(data: bytes, meta: Metadata) -> None:
             i += 2
             continue
         length = struct.unpack_from(">H", data, i + 2)[0]
-        body = data[i + 4 : i + 2 + length]
-        if length < 2 or len(body) != length - 2:
+        if length < 2 or i + 2 + length > n:
             meta.notes.append(f"JPEG segment 0x{marker:02X} at byte {i} is truncated")
             return
-        _jpeg_segment(marker, body, meta)
+        if marker in (0xE1, 0xEB, 0xFE):  # APP1 (EXIF, XMP), APP11 (JUMBF), COM: the only ones read
+            _jpeg_segment(marker, data[i + 4 : i + 2 + length], meta)
         i += 2 + length
 
 
@@ -100,17 +100,17 @@ def _walk_png(data: bytes, meta: Metadata) -> None:
         if i + 8 > n:
             return
         length, kind = struct.unpack_from(">I4s", data, i)
-        body = data[i + 8 : i + 8 + length]
-        if len(body) != length:
+        if i + 8 + length > n:
             meta.notes.append(f"PNG chunk {kind!r} at byte {i} is truncated")
             return
+        # Bodies are sliced (copied) only for the chunks read: never the image data.
         if kind in (b"tEXt", b"zTXt", b"iTXt"):
             if len(meta.text) >= MAX_TEXT_CHUNKS:
                 skipped += 1
             else:
-                _png_text(kind, body, meta)
+                _png_text(kind, data[i + 8 : i + 8 + length], meta)
         elif kind == b"eXIf" and not meta.exif:
-            meta.exif = body
+            meta.exif = data[i + 8 : i + 8 + length]
         elif kind == b"caBX":
             meta.jumbf = True
         elif kind == b"IEND":
@@ -172,14 +172,14 @@ def _walk_webp(data: bytes, meta: Metadata) -> None:
         if i + 8 > n:
             return
         fourcc, size = struct.unpack_from("<4sI", data, i)
-        body = data[i + 8 : i + 8 + size]
-        if len(body) != size:
+        if i + 8 + size > n:
             meta.notes.append(f"WebP chunk {fourcc!r} at byte {i} is truncated")
             return
         if fourcc == b"EXIF" and not meta.exif:
+            body = data[i + 8 : i + 8 + size]
             meta.exif = body[6:] if body.startswith(b"Exif\x00\x00") else body
         elif fourcc == b"XMP ":
-            meta.xmp.append(body)
+            meta.xmp.append(data[i + 8 : i + 8 + size])
         elif fourcc == b"C2PA":
             meta.jumbf = True
         i += 8 + size + (size & 1)
