@@ -36,7 +36,9 @@ def test_models_list_finds_models_on_the_search_path(tmp_path, monkeypatch):
     result = runner.invoke(app, ["models", "list", "--json"])
     assert result.exit_code == 0, result.output
     rows = json.loads(result.output)
-    assert [r["name"] for r in rows] == ["tiny"] and rows[0]["version"] == "9.9"
+    # the model directory became registry version 1 (champion); its card's own version is kept
+    assert [r["name"] for r in rows] == ["tiny"] and rows[0]["card_version"] == "9.9"
+    assert rows[0]["version"] == 1 and rows[0]["aliases"] == ["champion"] and rows[0]["gate"] == "not run"
     shown = runner.invoke(app, ["models", "show", str(model_dir)])
     assert json.loads(shown.output)["family"] == "cnn_small"
 

@@ -32,6 +32,8 @@ class Settings(BaseSettings):
         default="",
         validation_alias=AliasChoices("DEEPTRUST_MLFLOW_TRACKING_URI", "MLFLOW_TRACKING_URI"),
     )
+    # Seconds a model registry (tracking server) has to answer before models come from the local cache.
+    registry_timeout_s: float = Field(default=2.0, gt=0)
 
     # -- serving (`deeptrust serve`) --
     model: str = "photos"  # name, model directory or .onnx file served by default
@@ -163,6 +165,10 @@ class Settings(BaseSettings):
     @property
     def runs_dir(self) -> Path:
         return self.home / "runs"
+
+    @property
+    def registry_cache_dir(self) -> Path:
+        return self.home / "registry-cache"
 
 
 @lru_cache(maxsize=1)

@@ -146,6 +146,12 @@ class Metrics:
             "deeptrust_verdicts_total", "Answered predictions by fused verdict and the rule that decided.",
             ["label", "rule"], registry=r,
         )  # fmt: skip
+        self.registry_reachable = Gauge(
+            "deeptrust_registry_reachable",
+            "0 while the model registry does not answer (the model is served from the local cache), else 1.",
+            multiprocess_mode="livemin", registry=r,
+        )  # fmt: skip
+        self.registry_reachable.set(1)
 
     def watch_queue(self, depth: Callable[[], int]) -> None:
         """Report ``depth()``: read at scrape time in one process, after each batch across workers."""

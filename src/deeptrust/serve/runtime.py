@@ -51,8 +51,12 @@ class Decoded:
 
 class ModelRuntime:
     def __init__(self, name_or_path: str, settings: Settings):
+        from deeptrust.registry import resolve_reference
+
+        # Where the model came from (a path, the registry, or its local cache when it is unreachable).
+        self.resolution = resolve_reference(name_or_path, settings=settings)
         self.detector = Detector.load(
-            name_or_path,
+            self.resolution.path,
             threads=settings.intra_op_threads,
             max_pixels=settings.max_image_pixels,
             spin=settings.onnx_spin,

@@ -13,7 +13,13 @@ from typing import Any
 
 from fastapi import APIRouter
 
-from deeptrust.registry import ModelNotAllowedError, iter_models, resolve_trusted
+from deeptrust.registry import (
+    ArtifactIntegrityError,
+    ModelNotAllowedError,
+    RegistryUnavailableError,
+    iter_models,
+    resolve_trusted,
+)
 from deeptrust.serve.deps import Admin, Caller, ServiceDep
 from deeptrust.serve.problems import Problem
 from deeptrust.serve.schemas import PROBLEM_RESPONSES, ModelRef, ModelsResponse, ReloadRequest
@@ -52,8 +58,12 @@ async def reload_model(service: ServiceDep, admin: Admin, body: ReloadRequest | 
     if target is not None:
         try:
             target = resolve_trusted(
-                target, paths=settings.model_paths, allow_dirs=settings.reload_allow_dirs
+                target, paths=settings.model_paths, allow_dirs=settings.reload_allow_dirs, settings=settings
             )
+        except RegistryUnavailableError as exc:  # nothing cached either: the current model stays
+            raise Problem(503, str(exc), type_="registry-unavailable") from exc
+        except ArtifactIntegrityError as exc:
+            raise Problem(422, str(exc), type_="model-integrity") from exc
         except ModelNotAllowedError as exc:
             raise Problem(422, str(exc), type_="model-not-allowed") from exc
         except FileNotFoundError as exc:
