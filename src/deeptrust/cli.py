@@ -8,6 +8,7 @@ from deeptrust.data.cli import app as data_app
 from deeptrust.evaluate.cli import evaluate
 from deeptrust.export.cli import export
 from deeptrust.feedback.cli import app as feedback_app
+from deeptrust.gate.cli import gate
 from deeptrust.hashes.cli import app as hashes_app
 from deeptrust.jobs.cli import app as jobs_app
 from deeptrust.models_cli import app as models_app
@@ -27,7 +28,9 @@ app = typer.Typer(
     pretty_exceptions_show_locals=False,
 )
 app.add_typer(data_app, name="data", help="Import and validate datasets.")
-app.add_typer(models_app, name="models", help="List and inspect trained models.")
+app.add_typer(
+    models_app, name="models", help="Registered model versions: list, show, promote, rollback, diff."
+)
 app.add_typer(feedback_app, name="feedback", help="List, export and purge the review queue.")
 app.add_typer(hashes_app, name="hashes", help="Import, export and match the known-image (PDQ) hash lists.")
 app.add_typer(jobs_app, name="jobs", help="List and show background jobs (retraining).")
@@ -39,6 +42,7 @@ app.command(help="Serve predictions over HTTP.")(serve)
 app.command("retrain", help="Retrain a model from reviewed corrections (now, or --queue for the service).")(
     retrain_command
 )
+app.command(help="Quality gate: may a model version ship? Exit 0 passed, 1 failed, 2 error.")(gate)
 app.command(help="Scan stored images into a CSV, JSONL or Parquet file, locally or on Ray.")(scan)
 app.add_typer(keys_app, name="keys", help="Manage API keys.")
 app.add_typer(monitor_app, name="monitor", help="Drift: reference profiles and offline drift reports.")

@@ -6,8 +6,6 @@
 
 from __future__ import annotations
 
-import threading
-import time
 from typing import Any
 
 from deeptrust.registry.resolve import Resolution
@@ -15,24 +13,13 @@ from deeptrust.registry.store import Store
 from deeptrust.settings import Settings
 
 PROBE_TTL_S = 15.0
-_probes: dict[str, tuple[float, bool]] = {}
-_lock = threading.Lock()
 
 
 def registry_reachable(settings: Settings) -> bool:
-    """A tracking server's ``/health`` (cached for ``PROBE_TTL_S``); an embedded store is always there."""
+    """A tracking server's ``/health`` (a probe younger than ``PROBE_TTL_S`` is reused, including the
+    one a failed model load made); an embedded store is always there."""
     store = Store(settings)
-    if not store.remote:
-        return True
-    now = time.monotonic()
-    with _lock:
-        hit = _probes.get(store.uri)
-    if hit is not None and now - hit[0] < PROBE_TTL_S:
-        return hit[1]
-    ok = store.reachable()
-    with _lock:
-        _probes[store.uri] = (now, ok)
-    return ok
+    return True if not store.remote else store.reachable(max_age_s=PROBE_TTL_S)
 
 
 def registry_status(resolution: Resolution, settings: Settings) -> dict[str, Any]:

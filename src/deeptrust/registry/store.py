@@ -14,6 +14,7 @@ import contextlib
 import hashlib
 import logging
 import os
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -29,6 +30,7 @@ EXPERIMENT = "deeptrust-registry"  # the runs that hold registered artifacts
 TAG = "deeptrust."  # prefix of every tag deeptrust writes
 SHA_TAG = TAG + "sha256."  # + file name
 CHAMPION_HISTORY = TAG + "champion_history"  # registered-model tag: champions so far, oldest first
+_last_probe: dict[str, tuple[float, bool]] = {}  # tracking URI → (monotonic time, answered)
 
 
 @dataclass(frozen=True)
@@ -86,16 +88,22 @@ class Store:
         if not self.remote:
             return
         timeout = self.settings.registry_timeout_s
+        problem = ""
         try:
             with urllib.request.urlopen(self.uri.rstrip("/") + "/health", timeout=timeout) as response:
-                if response.status == 200:
-                    return
-                problem = f"HTTP {response.status}"
+                if response.status != 200:
+                    problem = f"HTTP {response.status}"
         except (urllib.error.URLError, OSError, ValueError) as exc:
-            problem = str(getattr(exc, "reason", exc))
-        raise RegistryUnavailableError(f"the model registry at {self.uri} does not answer ({problem})")
+            problem = str(getattr(exc, "reason", exc)) or type(exc).__name__
+        _last_probe[self.uri] = (time.monotonic(), not problem)
+        if problem:
+            raise RegistryUnavailableError(f"the model registry at {self.uri} does not answer ({problem})")
 
-    def reachable(self) -> bool:
+    def reachable(self, *, max_age_s: float = 0.0) -> bool:
+        """Whether the registry answers; a probe younger than ``max_age_s`` is trusted instead."""
+        last = _last_probe.get(self.uri)
+        if last is not None and time.monotonic() - last[0] < max_age_s:
+            return last[1]
         try:
             self.check_reachable()
         except RegistryUnavailableError:
