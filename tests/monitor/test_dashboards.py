@@ -8,7 +8,8 @@ import json
 
 import yaml
 
-from deeptrust.monitor.dashboards import DASHBOARDS, concrete, render_json
+from deeptrust.monitor.boards import DASHBOARDS
+from deeptrust.monitor.dashboards import concrete, render_json
 from tests.monitor._prom import REPO, metric_names, rules
 from tests.monitor.test_rules import promtool
 

@@ -18,7 +18,9 @@ import httpx
 import pytest
 import yaml
 
-from deeptrust.monitor.dashboards import DASHBOARDS, concrete
+from deeptrust.monitor.boards import DASHBOARDS, DRIFT, SERVICE
+from deeptrust.monitor.dashboards import concrete
+from deeptrust.monitor.render import render_dashboard
 from tests.monitor._prom import RULE_FILES, exported_names, metric_names, require, rules
 from tests.serve.conftest import REPO, ServerProcess, free_port
 
@@ -135,6 +137,12 @@ def test_switching_sources_fires_the_drift_alert(stack, same_folder, drifted_fol
     # Prometheus saw the traffic through the recording rules too
     assert prometheus.query('job:deeptrust_predict_latency_seconds:p95_5m{job="deeptrust"}')
     assert float(prometheus.query("up")[0]["value"][1]) == 1
+    # and the dashboards draw from it without Grafana (the README's screenshots are these pages)
+    for board, title in ((DRIFT, "statistic over threshold, by signal (drift above 1)"),
+                         (SERVICE, "p95 latency of /v1/predict (SLO 150 ms)")):  # fmt: skip
+        page, data = render_dashboard(prometheus.url, board, minutes=2)
+        drawn = dict(zip((p.title for p in board.panels), data, strict=True))
+        assert any(s.points for s in drawn[title]) and page.count("<svg") >= 2
 
 
 def test_dashboards_and_rules_read_only_exported_metrics(stack):

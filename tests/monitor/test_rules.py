@@ -14,8 +14,8 @@ import yaml
 from tests.monitor._prom import PROMETHEUS_DIR, RULE_FILES, RULE_TESTS, require, rules
 
 # The list: service down, readiness, latency SLO burn, error rate, load shedding, rate-limiting
-# spikes, queue saturation, drift on scores, drift on embeddings, label-rate shift, worker restarts, disk
-# of the feedback store (+ the CPU SLO).
+# spikes, queue saturation, drift on scores, drift on embeddings, label-rate shift, canary unhealthy,
+# feedback-measured accuracy drop, worker restarts, disk of the feedback store (+ the CPU SLO).
 REQUIRED_ALERTS = {
     "DeeptrustDown",
     "DeeptrustNotReady",
@@ -28,6 +28,8 @@ REQUIRED_ALERTS = {
     "DeeptrustScoreDrift",
     "DeeptrustEmbeddingDrift",
     "DeeptrustLabelRateShift",
+    "DeeptrustCanaryUnhealthy",
+    "DeeptrustLiveAccuracyDrop",
     "DeeptrustWorkerRestarts",
     "DeeptrustFeedbackDiskLow",
 }
