@@ -15,10 +15,11 @@ from typer.testing import CliRunner
 from deeptrust.cli import app
 
 from .conftest import jpeg_bytes
-from .test_workers import metric
+from .test_workers import metric, total
 
 pytestmark = pytest.mark.slow
-IMAGES = [jpeg_bytes(64, seed=seed) for seed in range(48)]  # distinct sha256s: both ways of the canary
+IMAGES = [jpeg_bytes(64, seed=seed) for seed in range(48)]
+JPEG = {"content-type": "image/jpeg"}  # distinct sha256s: both ways of the canary
 
 
 class Traffic:
@@ -118,3 +119,50 @@ def test_start_promote_then_start_and_automatic_abort_under_traffic(server_facto
 def test_the_cli_says_when_no_server_answers():
     done = cli("http://127.0.0.1:9", "status")
     assert done.exit_code == 1 and "cannot reach the service at http://127.0.0.1:9" in done.stderr
+
+
+def canary_answers_per_worker(runtime) -> dict[str, float]:
+    """Canary answers per worker pid, from each worker's own multiprocess metric files."""
+    import re
+    import shutil
+    import tempfile
+
+    from prometheus_client import CollectorRegistry, multiprocess
+
+    files = list((runtime / "metrics").glob("*.db"))
+    pids = {m.group(1) for p in files if (m := re.search(r"_(\d+)\.db$", p.name))}
+    counts = {}
+    for pid in pids:
+        with tempfile.TemporaryDirectory() as one:
+            for f in files:
+                if f.name.endswith(f"_{pid}.db"):
+                    shutil.copy(f, one)
+            registry = CollectorRegistry()
+            multiprocess.MultiProcessCollector(registry, path=one)
+            families = list(registry.collect())
+        counts[pid] = total(families, "deeptrust_model_predictions_total", role="canary")
+    return counts
+
+
+def test_every_worker_follows_the_rollout(server_factory, tmp_path):
+    runtime = tmp_path / "runtime"
+    env = {"DEEPTRUST_RUNTIME_DIR": str(runtime), "DEEPTRUST_LOCAL_ADMIN": "true"}
+    server = server_factory(args=("--workers", "2"), env=env).wait_ready()
+    body = {"model": "photos-1.0", "mode": "canary", "share": 1.0, "abort": {"max_p95_ms": 0}}
+    assert httpx.post(server.url + "/v1/rollout", json=body, timeout=60).status_code == 200
+    n = 0
+    # New connections, so that the kernel hands some to each worker; go on until both answered as canary.
+    while len([c for c in canary_answers_per_worker(runtime).values() if c > 0]) < 2 and n < 400:
+        r = httpx.post(server.url + "/v1/predict", content=IMAGES[n % len(IMAGES)], headers=JPEG)
+        assert r.status_code == 200
+        n += 1
+    assert len([c for c in canary_answers_per_worker(runtime).values() if c > 0]) == 2, n
+    assert httpx.post(server.url + "/v1/rollout/abort", timeout=60).status_code == 200
+    time.sleep(1.0)  # the other worker polls every 0.25 s
+    names = {
+        httpx.post(server.url + "/v1/predict", content=IMAGES[i], headers=JPEG).json()["model"]["name"]
+        for i in range(20)
+    }
+    assert names == {"cifake"}
+    text = httpx.get(server.url + "/metrics").text
+    assert metric(text, "deeptrust_rollout_aborts_total", model="photos-1.0", reason="manual") == 1

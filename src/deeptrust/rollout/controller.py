@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import functools
 import logging
 import random
 import time
@@ -30,10 +31,12 @@ from deeptrust.rollout.errors import (
 from deeptrust.rollout.metrics import RolloutMetrics
 from deeptrust.rollout.quality import QualityLoop
 from deeptrust.rollout.shadow import ShadowLane
+from deeptrust.rollout.shared import Event, SharedRollout
 from deeptrust.rollout.state import Ended, Mode, RolloutState, Thresholds, check_mode, check_share
 from deeptrust.rollout.window import VersionWindows, Window
 from deeptrust.serve.runtime import ModelRuntime
 from deeptrust.serve.service import Service
+from deeptrust.serve.workers import follow
 
 log = logging.getLogger("deeptrust.rollout")
 JUDGE_EVERY_S = 1.0
@@ -74,6 +77,10 @@ class Rollout:
         self._lock = asyncio.Lock()
         self._monitor: asyncio.Task[None] | None = None
         self._reading: policy.Reading | None = None
+        runtime_dir = self.settings.runtime_dir
+        self.shared = SharedRollout(runtime_dir) if runtime_dir is not None else None
+        self._generation = 0  # the newest shared rollout event acted on
+        self._follower: asyncio.Task[None] | None = None
         self.quality = QualityLoop(
             lambda: service.extras.get("feedback_store"), self.metrics, real_labels=self._real_labels,
             days=self.settings.quality_window_days, interval_s=self.settings.quality_interval_s,
@@ -90,10 +97,11 @@ class Rollout:
         apps that are built and never started (tests, tools) leave no task or thread behind."""
         if self._monitor is None or self._monitor.done():
             # A context of its own: not the request's (its request id would tag every log line).
-            self._monitor = asyncio.get_running_loop().create_task(
-                self._watch(), context=contextvars.Context()
-            )
+            loop, context = asyncio.get_running_loop(), contextvars.Context()
+            self._monitor = loop.create_task(self._watch(), context=context)
             self.quality.start()
+            if self.shared is not None:
+                self._follower = loop.create_task(self._follow_shared(), context=context)
 
     def _real_labels(self) -> set[str]:
         labels = {self.service.holder.current.card.real_class}
@@ -125,6 +133,9 @@ class Rollout:
             loop = asyncio.get_running_loop()
             run = await loop.run_in_executor(None, self._load, target, kind, share, limits)
             self._begin(run)
+            if self.shared is not None:  # the other workers start it too
+                event = {"reference": target, "mode": kind.value, "share": share, "thresholds": vars(limits)}
+                self._generation = self.shared.publish(action="start", **event).generation
         return self.status()
 
     async def promote(self) -> dict[str, Any]:
@@ -235,12 +246,16 @@ class Rollout:
         self.ensure_watching()
         log.info("rollout started", extra={"rollout": run.state.to_dict()})
 
-    async def _end(self, run: Run, outcome: str, reason: str, detail: str) -> None:
+    async def _end(self, run: Run, outcome: str, reason: str, detail: str, *, publish: bool = True) -> None:
         self.run = None  # new uploads go to the champion from here on
+        if publish and self.shared is not None:  # the other workers end it too (a promotion's model
+            # reaches them through the service's own model.json)
+            event = {"reference": run.state.reference, "outcome": outcome, "reason": reason, "detail": detail}
+            self._generation = self.shared.publish(action="end", **event).generation
         labels, mode = _mv(run.state.challenger), run.state.mode.value
         self.metrics.active.labels(**labels, mode=mode).set(0)
         self.metrics.share.labels(**labels, mode=mode).set(0)
-        if outcome == "aborted":
+        if outcome == "aborted" and publish:  # counted once, by the worker that decided it
             self.metrics.aborts.labels(**labels, reason=reason).inc()
         self.last = Ended(outcome, reason, detail, run.state.challenger)
         level = logging.WARNING if reason not in ("manual", "promoted") else logging.INFO
@@ -312,6 +327,38 @@ class Rollout:
             self.metrics.disagreements.labels(**labels).inc()
         run.disagreement.add(1.0 if disagree else 0.0)
 
+    # -- several workers --
+    async def _follow_shared(self) -> None:
+        assert self.shared is not None
+        published = self.shared.read()  # a worker (re)started during a rollout joins it
+        if published is not None:
+            await self._on_event(published)
+        await follow(self.shared, self._on_event)  # type: ignore[arg-type]
+
+    async def _on_event(self, event: Event) -> None:
+        if event.generation <= self._generation:
+            return
+        self._generation = event.generation
+        try:
+            if event.action == "start" and self.run is None:
+                await self._join(event)
+            elif (
+                event.action == "end" and self.run is not None and self.run.state.reference == event.reference
+            ):
+                async with self._lock:
+                    if self.run is not None:
+                        await self._end(self.run, event.outcome, event.reason, event.detail, publish=False)
+        except Exception:  # what another worker started should start here; if not, serve the champion
+            log.exception(
+                "could not follow the rollout another worker published", extra={"event": vars(event)}
+            )
+
+    async def _join(self, event: Event) -> None:
+        limits = Thresholds(**(event.thresholds or {}))
+        load = functools.partial(self._load, event.reference, Mode(event.mode), event.share, limits)
+        async with self._lock:
+            self._begin(await asyncio.get_running_loop().run_in_executor(None, load))
+
     # -- the monitor --
     async def _watch(self) -> None:
         while True:
@@ -361,9 +408,10 @@ class Rollout:
                 self.metrics.ai_ratio.labels(model=name, version=version).set(ratio)
 
     def close(self) -> None:
-        if self._monitor is not None:
-            self._monitor.cancel()
-            self._monitor = None
+        for task in (self._monitor, self._follower):
+            if task is not None:
+                task.cancel()
+        self._monitor = self._follower = None
         self.quality.close()
         run, self.run = self.run, None
         if run is not None and run.lane is not None:

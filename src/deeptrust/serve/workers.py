@@ -143,6 +143,7 @@ def runtime_directory(settings: Settings):  # type: ignore[no-untyped-def]
         path = Path(settings.runtime_dir)
         shutil.rmtree(path / "metrics", ignore_errors=True)
         (path / "model.json").unlink(missing_ok=True)
+        (path / "rollout.json").unlink(missing_ok=True)  # deeptrust.rollout's, shared the same way
         (path / "metrics").mkdir(parents=True)
         yield path
         return
