@@ -84,7 +84,7 @@ def _context(anchors: str) -> Any:
     with _lock:
         context = _contexts.get(anchors)
         if context is None:
-            import c2pa  # the native SDK loads on the first file that carries credentials
+            import c2pa  # type: ignore[import-untyped]  # the native SDK loads on the first file that carries credentials
 
             context = _contexts[anchors] = c2pa.Context.from_dict(sdk_settings(load_trust_anchors(anchors)))
         return context
@@ -108,7 +108,7 @@ def read_c2pa(source: Source, settings: Settings) -> list[Evidence]:
     remote = "" if meta.jumbf else remote_manifest_url(source)
     if not (meta.jumbf or remote) or meta.format not in MIME:
         return []
-    import c2pa
+    import c2pa  # type: ignore[import-untyped]
 
     try:
         reader = c2pa.Reader(

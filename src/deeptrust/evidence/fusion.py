@@ -86,20 +86,27 @@ def fuse(p_ai: float, threshold: float, evidence: Sequence[Evidence], *, band: f
         if entry is not None:
             return Verdict(label, "evidence", name, f"{entry.kind}: {entry.detail}")
     if abs(p_ai - threshold) < band:
-        ai, real = _strongest(evidence, "ai", "moderate"), _strongest(evidence, "real", "moderate")
-        if (ai is None) != (real is None):
-            entry = ai or real
-            assert entry is not None
-            label: Label = "ai" if ai else "real"
-            reason = (
-                f"pixel score {p_ai:.3f} is near the threshold {threshold:.3f}; {entry.kind}: {entry.detail}"
-            )
-            return Verdict(label, "evidence", "moderate-tiebreak", reason)
-    label = "ai" if p_ai >= threshold else "real"
-    relation = ">=" if label == "ai" else "<"
+        tiebreak = _tiebreak(p_ai, threshold, evidence)
+        if tiebreak is not None:
+            return tiebreak
+    verdict: Label = "ai" if p_ai >= threshold else "real"
+    relation = ">=" if verdict == "ai" else "<"
     return Verdict(
-        label, "pixels", "pixels", f"pixel model: p_ai {p_ai:.3f} {relation} threshold {threshold:.3f}"
+        verdict, "pixels", "pixels", f"pixel model: p_ai {p_ai:.3f} {relation} threshold {threshold:.3f}"
     )
+
+
+def _tiebreak(p_ai: float, threshold: float, evidence: Sequence[Evidence]) -> Verdict | None:
+    """Moderate evidence that points one way only decides a pixel score near the threshold."""
+    ai, real = _strongest(evidence, "ai", "moderate"), _strongest(evidence, "real", "moderate")
+    if (ai is None) == (real is None):
+        return None
+    label: Label = "ai" if ai is not None else "real"
+    entry = ai or real
+    if entry is None:  # unreachable: exactly one of the two is set
+        return None
+    near = f"pixel score {p_ai:.3f} is near the threshold {threshold:.3f}"
+    return Verdict(label, "evidence", "moderate-tiebreak", f"{near}; {entry.kind}: {entry.detail}")
 
 
 def evidence_fields(p_ai: float, threshold: float, evidence: Sequence[Evidence]) -> dict[str, Any]:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from deeptrust.evidence.exif import exif_fields
@@ -113,7 +114,7 @@ def _png_generators(text: dict[str, str]) -> list[Evidence]:
     return out
 
 
-def _named(fields: dict[str, list[str] | str], where: str) -> list[Evidence]:
+def _named(fields: Mapping[str, list[str] | str], where: str) -> list[Evidence]:
     """A known generator's name in one of ``fields``: moderate evidence (names are easy to write)."""
     for key, values in fields.items():
         for value in [values] if isinstance(values, str) else values:

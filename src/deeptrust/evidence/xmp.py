@@ -86,8 +86,9 @@ def parse_packet(packet: bytes) -> dict[str, list[str]]:
     """The FIELDS found in one XMP packet, each with every value it has (attribute, text or rdf:li)."""
     if len(packet) > MAX_XMP_BYTES:
         raise XmpError(f"XMP packet of {len(packet):,} bytes is over the cap of {MAX_XMP_BYTES:,}; not read")
-    import defusedxml.ElementTree as SafeET  # imported on first XMP only: most uploads carry none
-    from defusedxml import DefusedXmlException
+    # imported on first XMP only: most uploads carry none
+    import defusedxml.ElementTree as SafeET  # type: ignore[import-untyped]
+    from defusedxml import DefusedXmlException  # type: ignore[import-untyped]
 
     start = packet.find(b"<")
     text = io.BytesIO(packet[max(start, 0) :].rstrip(b"\x00 \t\r\n"))
