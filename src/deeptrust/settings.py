@@ -97,8 +97,9 @@ class Settings(BaseSettings):
     drift_window: int = Field(default=500, ge=2)  # observations per model version in the window
     drift_min_window: int = Field(default=100, ge=2)  # no test before the window holds this many
     drift_interval_s: float = Field(default=10.0, gt=0)  # the background tester wakes this often
+    drift_every: int = Field(default=100, ge=1)  # ... or as soon as a window gained this many observations
     drift_alpha: float = Field(default=1e-6, gt=0, lt=1)  # per-test level of every signal's threshold
-    drift_permutations: int = Field(default=500, ge=20)  # permutations per test (x4 for binned signals)
+    drift_permutations: int = Field(default=2000, ge=20)  # permutations per threshold (once per window size)
     # -- evidence: invisible watermarks and known-image lists (docs/evidence-reliability.md) --
     watermark_decode: bool = True  # look for Stable Diffusion's invisible watermark in every image
     watermark_max_pixels: int = Field(default=4_194_304, gt=0)  # larger images are not decoded (cost)

@@ -77,3 +77,26 @@ def test_int8_export_is_kept_only_when_accuracy_holds(trained_run):
     assert result.card.quantization == ("int8-static-qdq" if info["used"] else "none")
     probs = Detector.load(tmp / "models" / "tiny8").predict_proba([Image.new("RGB", (48, 48))])
     assert probs.shape == (1, 2) and np.isclose(probs.sum(), 1.0, atol=1e-5)
+
+
+def test_export_attaches_a_drift_reference_profile_of_the_validation_images(trained_run):
+    from deeptrust.monitor.profile import Profile
+
+    tmp, run, _ = trained_run
+    export_run(run, tmp / "models" / "profiled", show=False)
+    card = load_card(tmp / "models" / "profiled")
+    n_val = json.loads((run / "summary.json").read_text())["dataset"]["n"]["val"]
+    assert card.drift_profile["n"] == n_val and card.drift_profile["data"]["parts"][0]["split"] == "val"
+    profile = Profile.from_card(card)
+    assert profile.signals["width"].counts.sum() == n_val
+    assert profile.embedding is not None and profile.embedding.dim == card_features(
+        tmp / "models" / "profiled"
+    )
+    assert load_card(tmp / "models" / "profiled" / "model.onnx").drift_profile == card.drift_profile
+
+
+def card_features(model_dir) -> int:
+    import onnxruntime as ort
+
+    session = ort.InferenceSession(str(model_dir / "model.onnx"), providers=["CPUExecutionProvider"])
+    return next(o.shape[1] for o in session.get_outputs() if o.name == "features")

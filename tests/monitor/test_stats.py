@@ -6,6 +6,7 @@ import numpy as np
 
 from deeptrust.monitor.stats import (
     FourierFeatures,
+    Thresholds,
     binned_test,
     gamma_threshold,
     median_bandwidth,
@@ -23,11 +24,13 @@ def test_psi_is_zero_for_equal_histograms_and_grows_with_the_shift():
 def test_binned_threshold_holds_its_level_and_detects_a_shift():
     rng = np.random.default_rng(0)
     p = np.array([0.1, 0.2, 0.3, 0.25, 0.15])
-    ref = rng.multinomial(800, p)
-    alarms = sum(
-        binned_test(ref, rng.multinomial(300, p), alpha=0.01, permutations=400, rng=rng).detected
+    alarms = sum(  # a fresh reference and window each time: the level is over both samples
+        binned_test(
+            rng.multinomial(800, p), rng.multinomial(300, p), alpha=0.01, permutations=400, rng=rng
+        ).detected
         for _ in range(300)
     )
+    ref = rng.multinomial(800, p)
     assert alarms <= 9  # 1 % of 300 is 3; the gamma tail is a little conservative, never far off
     shifted = rng.multinomial(300, [0.3, 0.2, 0.2, 0.15, 0.15])
     assert binned_test(ref, shifted, alpha=1e-6, permutations=400, rng=rng).detected
@@ -48,12 +51,23 @@ def test_gamma_threshold_is_never_below_the_largest_permuted_value():
 
 def test_mmd_holds_its_level_and_detects_a_mean_shift():
     rng = np.random.default_rng(1)
-    ref = rng.standard_normal((300, 4))
-    phi = FourierFeatures.create(4, median_bandwidth(ref))
+    phi = FourierFeatures.create(4, median_bandwidth(rng.standard_normal((300, 4))))
     alarms = sum(
-        mmd_test(phi(ref), phi(rng.standard_normal((150, 4))), alpha=0.01, permutations=200, rng=rng).detected
+        mmd_test(
+            phi(rng.standard_normal((300, 4))), phi(rng.standard_normal((150, 4))),
+            alpha=0.01, permutations=200, rng=rng,
+        ).detected
         for _ in range(60)
-    )
+    )  # fmt: skip
+    ref = rng.standard_normal((300, 4))
     assert alarms <= 3
-    moved = rng.standard_normal((150, 4)) + np.array([0.6, 0, 0, 0])
+    moved = rng.standard_normal((150, 4)) + np.array([1.0, 0, 0, 0])
     assert mmd_test(phi(ref), phi(moved), alpha=1e-6, permutations=200, rng=rng).detected
+
+
+def test_thresholds_are_computed_once_per_signal_and_window_size():
+    thresholds = Thresholds(alpha=1e-6, permutations=200)
+    ref = np.array([300, 200, 100, 0])
+    first = thresholds.binned("score", ref, 100)
+    assert thresholds.binned("score", ref, 100) == first  # cached, not drawn again
+    assert thresholds.binned("score", ref, 400) < first  # a larger window varies less

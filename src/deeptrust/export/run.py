@@ -112,9 +112,25 @@ def export_run(
         description=description,
         limitations=limitations,
     )
+    card = card.replace(drift_profile=_drift_profile(out_dir, card, data["val"].rows))
     embed_card(out_dir / ONNX_FILE, card)
     save_card(card, out_dir)
     return ExportResult(out_dir, card, parity, int8_info)
+
+
+def _drift_profile(out_dir: Path, card: ModelCard, val_rows: Any) -> dict[str, Any]:
+    """The reference profile for drift monitoring, from the exported graph on the validation images;
+    empty (drift then says the card has none) when they cannot give one."""
+    from deeptrust.detector import Detector
+    from deeptrust.monitor.collect import reference_profile
+
+    paths = val_rows["path"].astype(str).tolist()
+    data = {"parts": [{"name": card.dataset.get("name"), "split": "val", "n": len(paths)}]}
+    try:
+        return reference_profile(Detector(out_dir / ONNX_FILE, card), paths, data=data)
+    except ValueError as exc:  # fewer than two readable validation images
+        print(f"no drift reference profile: {exc}")
+        return {}
 
 
 def _headline(metrics: dict[str, Any]) -> dict[str, Any]:

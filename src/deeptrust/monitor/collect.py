@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from deeptrust.detector import Detector
+from deeptrust.evaluate._scoring import bounded_map
 from deeptrust.imageio import ImageError
 from deeptrust.monitor.embed import has_feature_output, predict_with_embeddings
 from deeptrust.monitor.properties import image_properties
@@ -60,15 +61,16 @@ def collect(
         if not pending:
             return
         if embed:
-            probs, feats = predict_with_embeddings(detector, pending, batch_size=batch_size * 8)
+            probs, feats = predict_with_embeddings(detector, pending, batch_size=64)
             pooled.append(feats)
         else:
-            probs = detector.predict_crops(pending, batch_size=batch_size * 8)
+            probs = detector.predict_crops(pending, batch_size=64)
         scores.append(detector.p_ai(probs))
         pending.clear()
 
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        for path, loaded in zip(paths, pool.map(load, paths), strict=True):
+        # At most two batches decoded ahead of the model: memory stays flat however many paths.
+        for path, loaded in zip(paths, bounded_map(pool, load, paths, window=2 * batch_size), strict=True):
             if isinstance(loaded, str):
                 errors.append({"path": str(path), "error": loaded})
             else:
@@ -87,3 +89,13 @@ def collect(
         embeddings=np.concatenate(pooled) if pooled else None,
         errors=errors,
     )
+
+
+def reference_profile(
+    detector: Detector, paths: Sequence[str | Path], *, data: dict[str, Any]
+) -> dict[str, Any]:
+    """``card.drift_profile`` of ``detector`` on ``paths`` (its validation images): what export attaches."""
+    from deeptrust.monitor.profile import build_profile
+
+    c = collect(detector, paths)
+    return build_profile(c.p_ai, c.properties, c.embeddings, data=data | {"unreadable": len(c.errors)})

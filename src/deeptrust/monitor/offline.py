@@ -9,6 +9,7 @@ import numpy as np
 
 from deeptrust.monitor.collect import Collected
 from deeptrust.monitor.profile import SCORE_SIGNAL, Profile
+from deeptrust.monitor.stats import Thresholds
 from deeptrust.monitor.windows import test_window
 
 
@@ -37,15 +38,11 @@ def window_results(
     projected: np.ndarray | None,
     index: np.ndarray,
     *,
-    alpha: float,
-    permutations: int,
-    rng: np.random.Generator,
+    thresholds: Thresholds,
 ) -> dict[str, dict[str, float]]:
     counts = {n: np.bincount(c[index], minlength=len(profile.signals[n].counts)) for n, c in codes.items()}
     emb = None if projected is None else projected[index]
-    results = test_window(
-        profile, counts, emb, alpha=alpha, permutations=permutations, rng=rng, min_window=min(2, len(index))
-    )
+    results = test_window(profile, counts, emb, thresholds=thresholds, min_window=min(2, len(index)))
     return {
         s: {"statistic": r.statistic, "threshold": r.threshold, "detected": r.detected}
         for s, r in results.items()
@@ -61,13 +58,11 @@ def drift_report(
     window: int | None = None,
     seed: int = 0,
 ) -> dict[str, Any]:
-    rng = np.random.default_rng(seed)
+    thresholds = Thresholds(alpha=alpha, permutations=permutations, seed=seed)
     codes = codes_of(profile, collected)
     projected = projected_of(profile, collected)
     n = len(collected.p_ai)
-    signals = window_results(
-        profile, codes, projected, np.arange(n), alpha=alpha, permutations=permutations, rng=rng
-    )
+    signals = window_results(profile, codes, projected, np.arange(n), thresholds=thresholds)
     result: dict[str, Any] = {
         "n": n,
         "reference_n": profile.n,
@@ -84,7 +79,7 @@ def drift_report(
         for start in range(0, n - window + 1, window):
             w = window_results(
                 profile, codes, projected, np.arange(start, start + window),
-                alpha=alpha, permutations=permutations, rng=rng,
+                thresholds=thresholds,
             )  # fmt: skip
             result["windows"].append(
                 {"start": start, "signals": w, "drifting": [s for s, r in w.items() if r["detected"]]}

@@ -9,10 +9,18 @@
   features (Rahimi & Recht), so a statistic is a difference of two mean vectors and a permutation is one
   matrix product.
 
-A threshold must hold at a tiny level (a test every few seconds for a day), far below what a few hundred
-permutations resolve, so the permuted statistics are moment-matched by a gamma distribution (as for the
-MMD null in Gretton et al., 2009) and the threshold is its upper ``alpha`` quantile (never below the
-largest permuted value).
+A threshold must hold at a tiny level (a test every few seconds for a day), far below what a few
+thousand permutations resolve, so the permuted statistics are moment-matched by a gamma distribution
+(as for the MMD null in Gretton et al., 2009) and the threshold is its upper ``alpha`` quantile (never
+below the largest permuted value).
+
+The null is that the window comes from the reference's distribution, so the pooled sample the
+permutations split is the reference plus a window-sized sample *of the reference* (its expected counts
+for histograms, a bootstrap sample for embeddings). The threshold then depends only on the reference
+and the window's size: :class:`Thresholds` computes it once per (signal, size) and caches it, and a
+test in the service is a PSI or an MMD² and a lookup (well under a millisecond), instead of thousands
+of permutations every few seconds. It is also the more powerful choice: a drifted window never inflates
+its own threshold, as permuting it with the reference would.
 """
 
 from __future__ import annotations
@@ -58,24 +66,53 @@ def gamma_threshold(null: np.ndarray, alpha: float) -> float:
     return max(top, float(scale * gammainccinv(shape, alpha)))
 
 
+def binned_null(pooled: np.ndarray, m: int, *, permutations: int, rng: np.random.Generator) -> np.ndarray:
+    """PSI of ``permutations`` random splits of ``pooled`` counts into (rest, m): a permutation of
+    a histogram's items is a multivariate hypergeometric draw of the window's counts."""
+    pooled = np.asarray(pooled, np.int64)
+    drawn = rng.multivariate_hypergeometric(pooled, m, size=permutations)
+    return psi(pooled[None, :] - drawn, drawn)
+
+
+def expected_counts(reference: np.ndarray, m: int) -> np.ndarray:
+    """``m`` items spread over the bins in the reference's proportions (largest remainders)."""
+    reference = np.asarray(reference, np.float64)
+    exact = m * reference / max(reference.sum(), 1.0)
+    counts = np.floor(exact).astype(np.int64)
+    short = m - int(counts.sum())
+    if short > 0:
+        counts[np.argsort(-(exact - counts), kind="stable")[:short]] += 1
+    return counts
+
+
+def binned_threshold(
+    reference: np.ndarray, m: int, *, alpha: float, permutations: int, rng: np.random.Generator
+) -> float:
+    """The PSI threshold for windows of ``m`` items drawn from the reference's distribution."""
+    reference = np.asarray(reference, np.int64)
+    null = binned_null(reference + expected_counts(reference, m), m, permutations=permutations, rng=rng)
+    return gamma_threshold(null, alpha)
+
+
 def binned_test(
     reference: np.ndarray,
     window: np.ndarray,
     *,
-    alpha: float,
-    permutations: int,
-    rng: np.random.Generator,
+    threshold: float | None = None,
+    alpha: float = 1e-6,
+    permutations: int = 2000,
+    rng: np.random.Generator | None = None,
 ) -> TestResult:
-    """PSI of two histograms over the same bins, thresholded on its permutation null."""
+    """PSI of two histograms over the same bins against ``threshold`` (computed when not given)."""
     reference = np.asarray(reference, np.int64)
     window = np.asarray(window, np.int64)
-    pooled = reference + window
     m = int(window.sum())
-    drawn = rng.multivariate_hypergeometric(pooled, m, size=permutations)
-    null = psi(pooled[None, :] - drawn, drawn)
+    if threshold is None:
+        rng = rng or np.random.default_rng()
+        threshold = binned_threshold(reference, m, alpha=alpha, permutations=permutations, rng=rng)
     return TestResult(
         statistic=float(psi(reference, window)),
-        threshold=gamma_threshold(null, alpha),
+        threshold=threshold,
         n_reference=int(reference.sum()),
         n_window=m,
     )
@@ -110,15 +147,11 @@ def median_bandwidth(x: np.ndarray, *, limit: int = 500, seed: int = 0) -> float
     return float(math.sqrt(np.median(upper))) if len(upper) else 1.0
 
 
-def mmd_test(
-    reference: np.ndarray,
-    window: np.ndarray,
-    *,
-    alpha: float,
-    permutations: int,
-    rng: np.random.Generator,
-) -> TestResult:
-    """MMD² of two samples already mapped to random Fourier features, on its permutation null."""
+def mmd_null(
+    reference: np.ndarray, window: np.ndarray, *, permutations: int, rng: np.random.Generator
+) -> np.ndarray:
+    """MMD² of ``permutations`` random splits of the pooled samples (random Fourier features) into
+    groups of their two sizes."""
     reference = np.asarray(reference, np.float32)
     window = np.asarray(window, np.float32)
     n, m = len(reference), len(window)
@@ -134,10 +167,67 @@ def mmd_test(
         in_window = indicator @ pooled
         diff = in_window / m - (total[None, :] - in_window) / n
         null[start : start + b] = (diff * diff).sum(axis=1)
-    diff = window.mean(axis=0, dtype=np.float64) - reference.mean(axis=0, dtype=np.float64)
-    return TestResult(
-        statistic=float(diff @ diff),
-        threshold=gamma_threshold(null, alpha),
-        n_reference=n,
-        n_window=m,
+    return null
+
+
+def mmd_threshold(
+    reference: np.ndarray, m: int, *, alpha: float, permutations: int, rng: np.random.Generator
+) -> float:
+    """The MMD² threshold for windows of ``m`` points drawn from the reference's distribution: the
+    reference pooled with a bootstrap sample of itself, permuted."""
+    reference = np.asarray(reference, np.float32)
+    boot = reference[rng.integers(0, len(reference), m)]
+    return gamma_threshold(mmd_null(reference, boot, permutations=permutations, rng=rng), alpha)
+
+
+def mmd_statistic(reference: np.ndarray, window: np.ndarray) -> float:
+    diff = np.asarray(window).mean(axis=0, dtype=np.float64) - np.asarray(reference).mean(
+        axis=0, dtype=np.float64
     )
+    return float(diff @ diff)
+
+
+def mmd_test(
+    reference: np.ndarray,
+    window: np.ndarray,
+    *,
+    threshold: float | None = None,
+    alpha: float = 1e-6,
+    permutations: int = 2000,
+    rng: np.random.Generator | None = None,
+) -> TestResult:
+    """MMD² of two samples already mapped to random Fourier features against ``threshold``."""
+    if threshold is None:
+        rng = rng or np.random.default_rng()
+        threshold = mmd_threshold(reference, len(window), alpha=alpha, permutations=permutations, rng=rng)
+    return TestResult(
+        statistic=mmd_statistic(reference, window),
+        threshold=threshold,
+        n_reference=len(reference),
+        n_window=len(window),
+    )
+
+
+class Thresholds:
+    """Thresholds of one profile per (signal, window size), computed on first need and kept."""
+
+    def __init__(self, *, alpha: float, permutations: int, seed: int = 0):
+        self.alpha, self.permutations = alpha, permutations
+        self.rng = np.random.default_rng(seed)
+        self._cache: dict[tuple[str, int], float] = {}
+
+    def binned(self, signal: str, reference: np.ndarray, m: int) -> float:
+        key = (signal, m)
+        if key not in self._cache:
+            self._cache[key] = binned_threshold(
+                reference, m, alpha=self.alpha, permutations=self.permutations, rng=self.rng
+            )
+        return self._cache[key]
+
+    def mmd(self, signal: str, reference: np.ndarray, m: int) -> float:
+        key = (signal, m)
+        if key not in self._cache:
+            self._cache[key] = mmd_threshold(
+                reference, m, alpha=self.alpha, permutations=self.permutations, rng=self.rng
+            )
+        return self._cache[key]

@@ -2,9 +2,11 @@
 
 The request path only appends: a header read (:func:`image_properties`), a bin lookup per signal and,
 for models with a feature output, one (k × dim) projection of the pooled features. A background thread
-wakes every ``interval_s`` and, for each window that grew since it last looked and holds at least
-``min_window`` observations, runs every signal's test against the card's reference profile
-(:mod:`deeptrust.monitor.stats`) and sets the gauges. A scrape only reads gauges.
+wakes every ``interval_s``, or as soon as a window gained ``every`` observations (so a switch is caught
+within a bounded number of requests at any rate), and, for each window that grew since it last looked
+and holds at least ``min_window`` observations, runs every signal's test against the card's reference
+profile (:mod:`deeptrust.monitor.stats`; thresholds are computed once per window size and cached, so a
+test costs about a millisecond) and sets the gauges. A scrape only reads gauges.
 
 Gauges (labels ``model``, ``version``, and ``signal`` ∈ score, embedding, width, height, format,
 jpeg_quality, mode, metadata)::
@@ -31,7 +33,7 @@ import numpy as np
 
 from deeptrust.monitor.profile import EMBEDDING_SIGNAL, SCORE_SIGNAL, NoProfileError, Profile
 from deeptrust.monitor.properties import PROPERTY_SIGNALS, image_properties
-from deeptrust.monitor.stats import TestResult, binned_test, mmd_test
+from deeptrust.monitor.stats import TestResult, Thresholds, binned_test, mmd_test
 
 log = logging.getLogger("deeptrust.monitor")
 
@@ -76,8 +78,17 @@ class DriftState:
 class ModelWindow:
     """The last ``size`` observations of one model version, as bin codes and projected embeddings."""
 
-    def __init__(self, model: str, version: str, profile: Profile | None, size: int, problem: str = ""):
+    def __init__(
+        self,
+        model: str,
+        version: str,
+        profile: Profile | None,
+        size: int,
+        problem: str = "",
+        thresholds: Thresholds | None = None,
+    ):
         self.model, self.version, self.profile, self.problem = model, version, profile, problem
+        self.thresholds = thresholds
         self.lock = threading.Lock()
         names = list(profile.signals) if profile is not None else []
         self.codes: dict[str, deque[int]] = {name: deque(maxlen=size) for name in names}
@@ -128,24 +139,40 @@ def test_window(
     counts: dict[str, np.ndarray],
     embedded: np.ndarray | None,
     *,
-    alpha: float,
-    permutations: int,
-    rng: np.random.Generator,
+    thresholds: Thresholds,
     min_window: int,
 ) -> dict[str, TestResult]:
     """Every signal's test of one window against the profile (the service's and the offline report's)."""
     results: dict[str, TestResult] = {}
     for name, window in counts.items():
-        if window.sum() >= min_window:
+        m = int(window.sum())
+        if m >= min_window:
             ref = profile.signals[name].counts
-            results[name] = binned_test(ref, window, alpha=alpha, permutations=permutations * 4, rng=rng)
+            limit = thresholds.binned(name, ref, m)
+            results[name] = binned_test(ref, window, threshold=limit)
     emb = profile.embedding
     if emb is not None and embedded is not None and len(embedded) >= min_window:
-        phi = emb.features
+        ref_phi = profile_features(profile)
+        limit = thresholds.mmd(EMBEDDING_SIGNAL, ref_phi, len(embedded))
         results[EMBEDDING_SIGNAL] = mmd_test(
-            phi(emb.reference), phi(embedded), alpha=alpha, permutations=permutations, rng=rng
+            ref_phi,
+            emb.features(embedded),
+            alpha=thresholds.alpha,
+            permutations=0,
+            rng=None,
+            threshold=limit,  # type: ignore[arg-type]
         )
     return results
+
+
+def profile_features(profile: Profile) -> np.ndarray:
+    """The reference embedding's random Fourier features (computed once per profile)."""
+    assert profile.embedding is not None
+    cached = getattr(profile, "_reference_features", None)
+    if cached is None:
+        cached = profile.embedding.features(profile.embedding.reference)
+        object.__setattr__(profile, "_reference_features", cached)
+    return cached
 
 
 class DriftMonitor:
@@ -157,14 +184,16 @@ class DriftMonitor:
         window: int = 500,
         min_window: int = 100,
         interval_s: float = 10.0,
+        every: int = 100,
         alpha: float = 1e-6,
-        permutations: int = 500,
+        permutations: int = 2000,
         registry: Any = None,
         seed: int = 0,
     ):
         self.window, self.min_window, self.interval_s = window, min(min_window, window), interval_s
-        self.alpha, self.permutations = alpha, permutations
-        self.rng = np.random.default_rng(seed)
+        self.every = every
+        self._wake = threading.Event()
+        self.alpha, self.permutations, self.seed = alpha, permutations, seed
         self._windows: dict[tuple[str, str], ModelWindow] = {}
         self._lock = threading.Lock()
         self._eval_lock = threading.Lock()
@@ -178,6 +207,7 @@ class DriftMonitor:
             window=settings.drift_window,
             min_window=settings.drift_min_window,
             interval_s=settings.drift_interval_s,
+            every=settings.drift_every,
             alpha=settings.drift_alpha,
             permutations=settings.drift_permutations,
             registry=registry,
@@ -203,7 +233,10 @@ class DriftMonitor:
                     "drift not monitored",
                     extra={"model": card.name, "version": card.version, "reason": problem},
                 )
-            self._windows[key] = w = ModelWindow(card.name, card.version, profile, self.window, problem)
+            thresholds = Thresholds(alpha=self.alpha, permutations=self.permutations, seed=self.seed)
+            self._windows[key] = w = ModelWindow(
+                card.name, card.version, profile, self.window, problem, thresholds
+            )
             if self.gauges is not None:
                 self.gauges.present(w)
             return w
@@ -227,6 +260,8 @@ class DriftMonitor:
                 properties = image_properties(data) if data is not None else {}
             w.add(p_ai, properties, pooled)
             self._ensure_running()
+            if w.added - w.tested >= self.every:
+                self._wake.set()
         except Exception:  # monitoring must never fail a prediction
             log.exception("drift observation failed", extra={"model": getattr(card, "name", "?")})
 
@@ -248,10 +283,10 @@ class DriftMonitor:
                     if self.gauges is not None:
                         self.gauges.window_size(w)
                     continue
+                assert w.thresholds is not None
                 w.results = test_window(
-                    w.profile, counts, embedded, alpha=self.alpha, permutations=self.permutations,
-                    rng=self.rng, min_window=self.min_window,
-                )  # fmt: skip
+                    w.profile, counts, embedded, thresholds=w.thresholds, min_window=self.min_window
+                )
                 w.tested, w.evaluated_at = added, time.time()
                 if self.gauges is not None:
                     self.gauges.update(w)
@@ -278,6 +313,7 @@ class DriftMonitor:
         if _ACTIVE is self:
             _ACTIVE = None
         self._stop.set()
+        self._wake.set()
         if self._thread is not None:
             self._thread.join(timeout=5)
         self._thread = None
@@ -289,7 +325,11 @@ class DriftMonitor:
                     self.start()
 
     def _loop(self) -> None:
-        while not self._stop.wait(self.interval_s):
+        while True:
+            self._wake.wait(self.interval_s)
+            self._wake.clear()
+            if self._stop.is_set():
+                return
             try:
                 self.evaluate()
             except Exception:  # keep testing later windows; a bug here is logged, never raised
