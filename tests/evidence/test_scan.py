@@ -37,7 +37,9 @@ def test_scan_rows_carry_verdict_and_evidence(tmp_path, monkeypatch):
     (folder / "broken.jpg").write_bytes(b"\xff\xd8\xff garbage")
     out = tmp_path / "scan.csv"
     options = ScanOptions(model=MODEL, progress=False, workers=1, batch_size=2)
-    scan_images([str(folder)], out, options)
+    summary = scan_images([str(folder)], out, options)
+    assert summary.evidence_verdicts == {"ai (ai-conclusive)": 1, "ai (ai-strong)": 1}
+    assert summary.evidence_kinds == {"c2pa": 1, "generator_metadata": 1}
     rows = pd.read_csv(out, keep_default_na=False).set_index("path")
     by_name = {p.rsplit("/", 1)[-1]: r for p, r in rows.iterrows()}
     assert (by_name["signed.jpg"]["verdict"], by_name["signed.jpg"]["verdict_rule"]) == (

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from rich import box
 from rich.table import Table
 
+from deeptrust.evidence.scan import parse_entries
 from deeptrust.scan.results import Row, error_reason
 
 HISTOGRAM_BINS = 20
@@ -35,6 +36,9 @@ class Summary:
     histogram: list[int] = field(default_factory=lambda: [0] * HISTOGRAM_BINS)  # p_ai of scored rows
     top_ai: list[tuple[float, str]] = field(default_factory=list)  # min-heap of (p_ai, path)
     unscored: list[str] = field(default_factory=list)  # inputs that need another --resume
+    # Rows whose verdict the evidence decided, by "verdict (rule)"; evidence entries by kind (issue 16).
+    evidence_verdicts: Counter[str] = field(default_factory=Counter)
+    evidence_kinds: Counter[str] = field(default_factory=Counter)
 
     def add(self, row: Row, *, resumed: bool = False) -> None:
         self.rows += 1
@@ -43,6 +47,7 @@ class Summary:
             self.errors[error_reason(row["error"])] += 1
             return
         self.labels[row["label"]] += 1
+        self._add_evidence(row)
         p_ai = row["p_ai"]
         if p_ai is None or math.isnan(p_ai):
             return
@@ -53,6 +58,13 @@ class Summary:
                 heapq.heappush(self.top_ai, item)
             elif item > self.top_ai[0]:
                 heapq.heapreplace(self.top_ai, item)
+
+    def _add_evidence(self, row: Row) -> None:
+        rule = row.get("verdict_rule") or ""
+        if rule and rule != "pixels":
+            self.evidence_verdicts[f"{row['verdict']} ({rule})"] += 1
+        if row.get("evidence") not in (None, "", "[]"):
+            self.evidence_kinds.update(e.kind for e in parse_entries(row["evidence"]))
 
     @property
     def scanned(self) -> int:
@@ -86,6 +98,8 @@ class Summary:
             "first_rows_s": round(self.first_rows_s, 3),
             "steady_images_per_s": round(self.steady_images_per_s, 2),
             "unscored": len(self.unscored),
+            "evidence_verdicts": dict(self.evidence_verdicts),
+            "evidence_kinds": dict(self.evidence_kinds),
         }
 
 
@@ -105,6 +119,10 @@ def summary_table(summary: Summary) -> Table:
     for reason, n in sorted(summary.errors.items()):
         table.add_row(f"[red]error {reason}[/]", f"{n:,}", f"{n / total:.1%}")
     table.add_row("all rows", f"{summary.rows:,}", "", end_section=True)
+    for verdict, n in sorted(summary.evidence_verdicts.items()):
+        table.add_row(f"verdict {verdict} by evidence", f"{n:,}", f"{n / total:.1%}")
+    for kind, n in sorted(summary.evidence_kinds.items()):
+        table.add_row(f"evidence {kind}", f"{n:,}", "", end_section=kind == max(summary.evidence_kinds))
     table.add_row("duplicates (scored once)", f"{summary.duplicates:,}", f"{summary.duplicates / total:.1%}")
     if summary.resumed:
         table.add_row("kept from the earlier run", f"{summary.resumed:,}", "")
