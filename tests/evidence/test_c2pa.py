@@ -8,10 +8,13 @@ tampered ones are Invalid with their failure codes; ``cloudx.jpg`` only points t
 from __future__ import annotations
 
 import os
+import random
 import socket
 import subprocess
 import sys
 import threading
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -220,3 +223,29 @@ def test_no_network_call_for_any_fixture(tmp_path):
     assert seen == [], seen
     assert "cloudx.jpg ['Remote'" in out and "c2pa-remote-manifest.jpg ['Remote'" in out
     assert out.count("\n") == len(files)
+
+
+def test_damaged_manifests_are_tampered_or_unreadable_never_an_error():
+    """Random bytes of a signed file's JUMBF segment changed: the SDK must neither crash nor hang."""
+    signed = sign_c2pa(encode(picture(), "JPEG"), "JPEG", actions=created("trainedAlgorithmicMedia"))
+    start = signed.index(b"\xff\xeb")
+    end = start + 2 + int.from_bytes(signed[start + 2 : start + 4], "big")
+    rng = random.Random(0)
+    states = Counter()
+    for _ in range(50):
+        damaged = bytearray(signed)
+        for _ in range(rng.choice((1, 2, 8))):
+            damaged[rng.randrange(start + 4, end)] = rng.randrange(256)
+        entry = c2pa_entry(bytes(damaged), TRUSTED)
+        states[(entry.data["state"], entry.signal)] += 1
+    assert states[("Invalid", "tampered")] >= 40, states  # a changed byte the claim does not cover is rare
+    assert set(states) <= {("Invalid", "tampered"), ("Unreadable", "tampered"), ("Trusted", "ai")}, states
+
+
+def test_threads_share_one_sdk_context():
+    names = ("C.jpg", "ocsp.jpg", "adobe-20220124-E-dat-CA.jpg", "cloudx.jpg")
+    files = [fixture(n) for n in names]
+    expected = [c2pa_entry(f, TRUSTED).data["state"] for f in files]
+    with ThreadPoolExecutor(4) as pool:
+        states = list(pool.map(lambda i: c2pa_entry(files[i % 4], TRUSTED).data["state"], range(40)))
+    assert states == expected * 10
