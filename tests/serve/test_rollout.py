@@ -3,11 +3,14 @@ shadow comparison, promotion and the per-version metrics."""
 
 from __future__ import annotations
 
+import json
+import shutil
 import time
 
 import pytest
 from fastapi.testclient import TestClient
 
+import deeptrust.settings
 from deeptrust.monitor.windows import DriftState
 from deeptrust.serve.app import create_app
 
@@ -58,7 +61,7 @@ def start_body(model="photos", mode="canary", share=0.1, **extra):
             start_body("no-such-model"),
             404,
             "unknown-model",
-            "unknown challenger: no model named 'no-such-model'",
+            "unknown challenger: no model named or at 'no-such-model'",
         ),
         (start_body("/etc"), 422, "model-not-allowed", "outside the model search paths"),
         (start_body(share=1.5), 422, "validation-error", "share: Input should be less than or equal to 1"),
@@ -189,3 +192,42 @@ def test_non_admins_cannot_start_a_rollout():
     with TestClient(create_app(make_settings())) as client:  # anonymous loopback caller: a user
         r = client.post("/v1/rollout", json={"model": "photos", "mode": "canary", "share": 0.1})
         assert r.status_code == 403
+
+
+@pytest.fixture(scope="module")
+def migrated_store(tmp_path_factory):
+    from mlflow.tracking import MlflowClient
+
+    path = tmp_path_factory.mktemp("store") / "mlflow.db"
+    MlflowClient(tracking_uri=f"sqlite:///{path}").search_experiments()  # creates and migrates, once
+    return path
+
+
+def test_promote_moves_the_registry_champion_alias(isolated_home, migrated_store, tmp_path, monkeypatch):
+    from deeptrust.registry import record_gate, register, resolve_reference
+
+    from ..registry.conftest import make_model
+
+    shutil.copy(migrated_store, isolated_home / "mlflow.db")
+    models = isolated_home / "models"
+    make_model(models / "tiny")  # version 1, the champion, once the registry first meets it
+    monkeypatch.setenv("DEEPTRUST_MODEL_PATHS", json.dumps([str(models)]))
+    deeptrust.settings.get_settings.cache_clear()
+    assert resolve_reference("tiny").version == 1
+    gated = register(make_model(tmp_path / "v2", card_version="2.0.0"), name="tiny", alias="challenger")
+    record_gate("tiny", gated, passed=True)
+    ungated = register(make_model(tmp_path / "v3", card_version="3.0.0"), name="tiny")
+    settings = make_settings(local_admin=True, model="tiny", model_paths=[models])
+    with TestClient(create_app(settings)) as client:
+        assert start(client, model=f"tiny/{ungated}").status_code == 200
+        r = client.post("/v1/rollout/promote")  # the registry's gate says no: nothing moves
+        assert r.status_code == 409 and r.json()["type"].endswith("promotion-refused")
+        assert "has not been through the quality gate" in r.json()["detail"]
+        assert client.get("/v1/rollout").json()["state"] == "running"
+        client.post("/v1/rollout/abort")
+        body = start(client, model="tiny@challenger", share=0.5).json()
+        assert body["rollout"]["challenger"]["version"] == "2.0.0"
+        body = client.post("/v1/rollout/promote").json()
+        assert body["champion"]["version"] == "2.0.0" and body["last"]["outcome"] == "promoted"
+        assert resolve_reference("tiny").version == gated  # the champion alias moved
+        assert client.app.state.service.holder.source == "tiny"  # serves the alias: a restart agrees

@@ -18,13 +18,21 @@ import random
 import time
 from typing import Any
 
-from deeptrust.registry import ModelNotAllowedError, resolve_trusted
+from deeptrust.registry import (
+    ArtifactIntegrityError,
+    ModelNotAllowedError,
+    RegistryUnavailableError,
+    resolve_trusted,
+)
 from deeptrust.rollout import policy
 from deeptrust.rollout.canary import CanaryAnswer, CanaryRuntime
 from deeptrust.rollout.errors import (
     ChallengerLoadError,
     ChallengerNotAllowedError,
+    ModelIntegrityError,
     NoRolloutError,
+    PromotionRefusedByRegistryError,
+    RegistryDownError,
     RolloutRunningError,
     UnknownChallengerError,
 )
@@ -59,6 +67,7 @@ class Run:
 
     def __init__(self, state: RolloutState, *, lane_model: ModelRuntime, canary: CanaryRuntime | None):
         self.state, self.lane_model, self.canary = state, lane_model, canary
+        self.challenger = canary or lane_model  # in shadow mode the lane runs the challenger
         horizon = state.thresholds.window_s
         self.attempts, self.latency = Window(horizon), Window(horizon)  # canary outcomes (1 = error)
         self.disagreement, self.champion_latency = Window(horizon), Window(horizon)
@@ -141,8 +150,10 @@ class Rollout:
     async def promote(self) -> dict[str, Any]:
         async with self._lock:
             run = self._running("promote")
+            loop = asyncio.get_running_loop()
+            target = await loop.run_in_executor(None, self._promote_in_registry, run)
             try:
-                await self.service.reload(run.state.reference)
+                await self.service.reload(target)
             except Exception as exc:
                 log.exception("promotion failed: the champion stays", extra={"model": run.state.challenger})
                 raise ChallengerLoadError(
@@ -189,13 +200,37 @@ class Rollout:
         return self.run
 
     def _resolve(self, reference: str) -> str:
+        """A name, an allowed path or a registry reference (``photos@challenger``, ``photos/3``)."""
         s = self.settings
         try:
-            return resolve_trusted(reference, paths=s.model_paths, allow_dirs=s.reload_allow_dirs)
+            return resolve_trusted(reference, paths=s.model_paths, allow_dirs=s.reload_allow_dirs, settings=s)
+        except RegistryUnavailableError as exc:
+            raise RegistryDownError(str(exc)) from exc
+        except ArtifactIntegrityError as exc:
+            raise ModelIntegrityError(str(exc)) from exc
         except ModelNotAllowedError as exc:
             raise ChallengerNotAllowedError(str(exc)) from exc
         except FileNotFoundError as exc:
             raise UnknownChallengerError(f"unknown challenger: {exc}") from exc
+
+    def _promote_in_registry(self, run: Run) -> str:
+        """Move the registry's champion alias to the challenger's version when it came from the registry;
+        → the reference the service then serves (the champion alias, so a restart loads the same)."""
+        resolution = getattr(run.challenger, "resolution", None)
+        if resolution is None or resolution.source not in ("registry", "cache") or resolution.version is None:
+            return run.state.reference  # a model directory: nothing to move
+        from deeptrust.registry import PromotionRefusedError, Store, promote
+
+        try:
+            promote(resolution.name, resolution.version, store=Store(self.settings))
+        except PromotionRefusedError as exc:
+            raise PromotionRefusedByRegistryError(
+                f"the registry refuses: {exc}; the rollout goes on"
+            ) from exc
+        except (ConnectionError, RegistryUnavailableError) as exc:
+            raise RegistryDownError(f"the registry does not answer ({exc}); the rollout goes on") from exc
+        log.info("champion alias moved", extra={"model": resolution.name, "version": resolution.version})
+        return str(resolution.name)
 
     def _load(self, target: str, mode: Mode, share: float, limits: Thresholds) -> Run:
         """Load and warm the models (in a thread): the lane's on one ONNX Runtime thread."""

@@ -45,3 +45,23 @@ class ChallengerLoadError(RolloutError):
     """The challenger was found but does not load; the champion goes on alone."""
 
     type_ = "model-load-failed"
+
+
+class RegistryDownError(RolloutError):
+    """The registry does not answer and nothing usable is cached."""
+
+    status = 503
+    type_ = "registry-unavailable"
+
+
+class ModelIntegrityError(RolloutError):
+    """The registry's artifacts do not match their recorded sha256."""
+
+    type_ = "model-integrity"
+
+
+class PromotionRefusedByRegistryError(RolloutError):
+    """The registry refuses to move the champion alias (the version has not passed its quality gate)."""
+
+    status = 409
+    type_ = "promotion-refused"
