@@ -34,7 +34,7 @@ def test_a_full_queue_drops_without_blocking():
         assert lane.offer(lambda: None) and lane.offer(lambda: None)  # the queue holds two
         started = time.perf_counter()
         assert not lane.offer(lambda: None)
-        assert time.perf_counter() - started < 0.01
+        assert time.perf_counter() - started < 1.0  # the lane is stuck on the gate: waiting would hang
         assert skipped == ["queue_full"]
     finally:
         gate.set()
