@@ -66,4 +66,3 @@ def test_bad_arguments_exit_2_with_a_message(extra, message, tmp_path):
 def test_unreachable_service_is_named(tmp_path):
     done = runner.invoke(app, ["simulate", "--url", "http://127.0.0.1:1", "--data", str(tmp_path)])
     assert done.exit_code == 2 and "cannot reach http://127.0.0.1:1" in done.output
-

@@ -80,10 +80,11 @@ SERVICE = Dashboard(
             ), unit="s"),
         )),
         ("Process", (
-            Panel("up and ready", (
+            Panel("up, ready, registry", (
                 q(f"min(up{{{J}}})", "up"),
                 q(f"min(deeptrust_ready{{{J}}})", "ready"),
                 q(f"changes(deeptrust_process_start_time_seconds{{{J}}}[15m])", "restarts (15m)"),
+                q(f"min(deeptrust_registry_reachable{{{J}}})", "registry reachable"),
             )),
             Panel("images per model call", (
                 q(ratio(f"deeptrust_batch_size_sum{{{J}}}", f"deeptrust_batch_size_count{{{J}}}"), "mean batch"),
@@ -153,7 +154,7 @@ DRIFT = Dashboard(
             Panel("statistic over threshold, by signal (drift above 1)", (
                 q(f"max by (model, version, signal) (deeptrust_drift_statistic{{{J}}} / "
                   f"deeptrust_drift_threshold{{{J}}})", "{{signal}} {{version}}"),
-            ), threshold=1.0, width=16),
+            ), threshold=1.0, width=16, log_scale=True),
             Panel("signals drifting", (
                 q(f"sum by (model, version) (max by (model, version, signal) (deeptrust_drift_detected{{{J}}}))",
                   "{{model}} {{version}}"),

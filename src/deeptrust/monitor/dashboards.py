@@ -31,6 +31,7 @@ class Panel:
     threshold: float | None = None  # a red line: the SLO or alert threshold
     description: str = ""
     width: int = 8
+    log_scale: bool = False  # for ratios spanning decades (drift statistic over threshold)
 
 
 @dataclass(frozen=True)
@@ -99,8 +100,14 @@ def _panel(panel: Panel, panel_id: int, x: int, y: int) -> dict[str, Any]:
     if panel.threshold is not None:
         steps.append({"color": "red", "value": panel.threshold})
     defaults: dict[str, Any] = {"unit": panel.unit, "thresholds": {"mode": "absolute", "steps": steps}}
-    if panel.kind == "timeseries" and panel.threshold is not None:
-        defaults["custom"] = {"thresholdsStyle": {"mode": "line"}}
+    if panel.kind == "timeseries":
+        custom: dict[str, Any] = {}
+        if panel.threshold is not None:
+            custom["thresholdsStyle"] = {"mode": "line"}
+        if panel.log_scale:
+            custom["scaleDistribution"] = {"type": "log", "log": 10}
+        if custom:
+            defaults["custom"] = custom
     out: dict[str, Any] = {
         "id": panel_id,
         "type": panel.kind,

@@ -68,21 +68,34 @@ def _fmt(value: float, unit: str) -> str:
     return f"{value:.3g}"
 
 
+def _y_range(panel: Panel, values: list[float]) -> tuple[float, float]:
+    """The axis: from 0 (log: the smallest value) to a little over the largest value or the threshold."""
+    top = max(values, default=0.0)
+    if panel.log_scale:
+        return max(1e-3, min(values, default=1e-3)), max(1e-3, top) * 1.5
+    return min([0.0, *values]), top * 1.1 if top > 1e-9 else 1.0
+
+
 def _line_chart(panel: Panel, series: list[Series], t0: float, t1: float) -> str:
     values = [v for s in series for _, v in s.points] + (
         [panel.threshold] if panel.threshold is not None else []
     )
-    lo, hi = min([0.0, *values]), max([1e-9, *values]) * 1.1
+    lo, hi = _y_range(panel, values)
+
+    def scale(v: float) -> float:
+        return math.log10(max(v, 1e-3)) if panel.log_scale else v
 
     def x(t: float) -> float:
         return PAD + (t - t0) / max(1e-9, t1 - t0) * (W - PAD - 8)
 
     def y(v: float) -> float:
-        return H - 22 - (v - lo) / (hi - lo) * (H - 40)
+        return H - 22 - (scale(v) - scale(lo)) / max(1e-9, scale(hi) - scale(lo)) * (H - 40)
 
     parts = [f'<line x1="{PAD}" y1="{y(lo):.1f}" x2="{W - 8}" y2="{y(lo):.1f}" class="axis"/>',
              f'<text x="2" y="{y(hi) + 10:.1f}" class="tick">{_fmt(hi, panel.unit)}</text>',
              f'<text x="2" y="{y(lo):.1f}" class="tick">{_fmt(lo, panel.unit)}</text>']  # fmt: skip
+    if panel.log_scale:
+        parts.append(f'<text x="{W - 60}" y="14" class="tick">log scale</text>')
     if panel.threshold is not None:
         ty = y(panel.threshold)
         parts.append(f'<line x1="{PAD}" y1="{ty:.1f}" x2="{W - 8}" y2="{ty:.1f}" class="threshold"/>')
