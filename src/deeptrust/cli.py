@@ -6,6 +6,7 @@ import typer
 
 from deeptrust.data.cli import app as data_app
 from deeptrust.evaluate.cli import evaluate
+from deeptrust.evidence.cli import evidence
 from deeptrust.export.cli import export
 from deeptrust.feedback.cli import app as feedback_app
 from deeptrust.gate.cli import gate
@@ -44,6 +45,9 @@ app.command("retrain", help="Retrain a model from reviewed corrections (now, or 
 )
 app.command(help="Quality gate: may a model version ship? Exit 0 passed, 1 failed, 2 error.")(gate)
 app.command(help="Scan stored images into a CSV, JSONL or Parquet file, locally or on Ray.")(scan)
+app.command(help="What files say about themselves: C2PA, IPTC, generator metadata (--model: the verdict).")(
+    evidence
+)
 app.add_typer(keys_app, name="keys", help="Manage API keys.")
 app.add_typer(monitor_app, name="monitor", help="Drift: reference profiles and offline drift reports.")
 app.command(help="Replay images against a running service, open loop, and summarise what it said.")(simulate)
