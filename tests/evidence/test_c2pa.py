@@ -22,7 +22,7 @@ import pytest
 from deeptrust.evidence.c2pa_reader import load_trust_anchors, sdk_settings, warm_up
 from deeptrust.evidence.collect import collect
 from deeptrust.settings import Settings
-from tests._bad_images import hostile_metadata
+from tests._bad_images import hostile_metadata, remote_manifest_jpeg
 from tests.evidence._builders import C2PA_DIR, TRUST_BUNDLE, created, encode, picture, sign_c2pa
 
 pytestmark = pytest.mark.skipif(not C2PA_DIR.is_dir(), reason="../shared/fixtures/provenance is missing")
@@ -99,6 +99,13 @@ def test_a_remote_manifest_is_named_not_fetched():
     assert (entry.signal, entry.strength, entry.data["state"]) == ("none", "weak", "Remote")
     assert entry.data["remote_url"].startswith("https://cai-manifestx.adobe.com/manifests/")
     assert "not fetched" in entry.detail
+
+
+def test_a_provenance_note_that_is_no_url_is_no_manifest():
+    [remote] = [e for e in collect(remote_manifest_jpeg(), settings=TRUSTED) if e.kind == "c2pa"]
+    assert remote.data["remote_url"] == "https://c2pa.example.invalid/manifests/abc.c2pa"
+    note = remote_manifest_jpeg("Donated by the family in 1990")  # Dublin Core's custody note
+    assert [e for e in collect(note, settings=TRUSTED) if e.kind == "c2pa"] == []
 
 
 def test_an_unsupported_algorithm_is_reported():

@@ -96,11 +96,15 @@ def warm_up(settings: Settings) -> None:
 
 
 def remote_manifest_url(source: Source) -> str:
-    """Where XMP says the manifest is kept (``dcterms:provenance``), or ''."""
+    """Where XMP says the manifest is kept (``dcterms:provenance``, when it is a URL), or ''.
+
+    ``dcterms:provenance`` is also Dublin Core's free-text custody note ("donated in 1990"): only an
+    http(s) URL is taken for a manifest's address."""
     if not source.metadata.xmp:
         return ""
     fields, _ = xmp_fields(source)
-    return next(iter(fields.get("provenance", [])), "")
+    urls = [v for v in fields.get("provenance", []) if v.startswith(("https://", "http://"))]
+    return urls[0] if urls else ""
 
 
 def read_c2pa(source: Source, settings: Settings) -> list[Evidence]:
@@ -118,6 +122,8 @@ def read_c2pa(source: Source, settings: Settings) -> list[Evidence]:
             store = json.loads(reader.json())
         finally:
             reader.close()
+    except c2pa.C2paError.ManifestNotFound:
+        return []  # a remote pointer the SDK does not take for one, or a store it does not see
     except c2pa.C2paError as exc:
         return [_unreadable(str(exc), remote)]
     return [describe_store(store)]
