@@ -30,8 +30,6 @@ from PIL import Image
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from deeptrust.evidence.collect import collect  # noqa: E402
-from deeptrust.settings import Settings  # noqa: E402
 from tests.evidence._builders import (  # noqa: E402
     C2PA_DIR,
     TRUST_BUNDLE,
@@ -44,7 +42,13 @@ from tests.evidence._builders import (  # noqa: E402
     with_xmp,
 )
 
+from deeptrust.evidence.collect import READERS, collect  # noqa: E402
+from deeptrust.settings import Settings  # noqa: E402
+
 DATASETS = ROOT.parent / "shared" / "datasets"
+# The readers of what a file says about itself; the pixel readers (watermark, PDQ) have their own
+# benchmarks (watermark_reliability.py, pdq_reliability.py) and one row of their own below.
+METADATA = [r for r in READERS if r[0] in ("c2pa", "iptc", "generator_metadata", "exif")]
 A1111 = "a fox\nNegative prompt: blurry\nSteps: 20, Sampler: Euler a, CFG scale: 7, Seed: 1, Size: 512x512"
 
 
@@ -79,12 +83,12 @@ def rechunk_png(png: bytes, size: int = 8192) -> bytes:
     return png[:8] + b"".join(parts)
 
 
-def timed(data: bytes, settings: Settings, rounds: int) -> dict[str, float]:
-    collect(data, settings=settings)  # imports and caches warm
+def timed(data: bytes, settings: Settings, rounds: int, readers=METADATA, pixels=None) -> dict[str, float]:
+    collect(data, pixels, settings=settings, readers=readers)  # imports and caches warm
     times = []
     for _ in range(rounds):
         started = time.perf_counter()
-        collect(data, settings=settings)
+        collect(data, pixels, settings=settings, readers=readers)
         times.append((time.perf_counter() - started) * 1e6)
     return {"best_us": round(min(times), 1), "median_us": round(statistics.median(times), 1)}
 
@@ -115,6 +119,12 @@ def cost(settings: Settings, rounds: int) -> dict[str, dict[str, float]]:
         encode(small, "JPEG"), "JPEG", actions=created("trainedAlgorithmicMedia")
     )
     out = {name: timed(data, settings, rounds) for name, data in cases.items()}
+    jpeg = cases["no metadata, JPEG 512x512"]
+    pixels = np.asarray(Image.open(io.BytesIO(jpeg)).convert("RGB"))
+    every = ", ".join(kind for kind, _ in READERS)
+    out[f"every registered reader ({every}), JPEG 512x512, pixels given"] = timed(
+        jpeg, settings, max(5, rounds // 20), readers=READERS, pixels=pixels
+    )
     real = [data for _, data in members(DATASETS / "sd-vs-photos.tar.gz", 200)]
     per_file = []
     for data in real:
@@ -138,7 +148,7 @@ def datasets(settings: Settings) -> dict[str, dict[str, object]]:
         verdict_ai: Counter[str] = Counter()
         for label, data in members(archive):
             files[label] += 1
-            found = collect(data, settings=settings)
+            found = collect(data, settings=settings, readers=METADATA)
             for e in found:
                 entries[f"{label} {e.kind}:{e.signal}:{e.strength}"] += 1
             if any(e.signal == "ai" and e.strength in ("strong", "conclusive") for e in found):
@@ -156,9 +166,13 @@ def fixtures() -> list[dict[str, str]]:
     for path in sorted(p for p in C2PA_DIR.iterdir() if p.suffix in (".jpg", ".jpeg", ".png", ".webp")):
         row = {"file": path.name}
         for anchors, settings in (("test anchors", str(TRUST_BUNDLE)), ("no anchors", "")):
-            found = [e for e in collect(path.read_bytes(), settings=Settings(c2pa_trust_anchors=settings))]
+            found = collect(
+                path.read_bytes(), settings=Settings(c2pa_trust_anchors=settings), readers=METADATA
+            )
             c2pa = next((e for e in found if e.kind == "c2pa"), None)
-            row[anchors] = f"{c2pa.data.get('state')} → {c2pa.signal}/{c2pa.strength}" if c2pa else "no manifest"
+            row[anchors] = (
+                f"{c2pa.data.get('state')} → {c2pa.signal}/{c2pa.strength}" if c2pa else "no manifest"
+            )
         rows.append(row)
     return rows
 
@@ -180,14 +194,19 @@ def survival(settings: Settings) -> dict[str, dict[str, str]]:
         "C2PA trainedAlgorithmicMedia (JPEG)": sign_c2pa(
             encode(base, "JPEG"), "JPEG", actions=created("trainedAlgorithmicMedia")
         ),
-        "IPTC DigitalSourceType (JPEG XMP)": with_xmp("JPEG", source_type_xmp("trainedAlgorithmicMedia"), base),
+        "IPTC DigitalSourceType (JPEG XMP)": with_xmp(
+            "JPEG", source_type_xmp("trainedAlgorithmicMedia"), base
+        ),
         "A1111 parameters (PNG)": png_with_text({"parameters": A1111}, img=base),
     }
     out: dict[str, dict[str, str]] = {}
     for name, data in carriers.items():
         out[name] = {}
         for step, variant in processed(data).items():
-            found = [f"{e.kind}:{e.signal}/{e.strength}" for e in collect(variant, settings=settings)]
+            found = [
+                f"{e.kind}:{e.signal}/{e.strength}"
+                for e in collect(variant, settings=settings, readers=METADATA)
+            ]
             out[name][step] = ", ".join(found) or "nothing"
     # An editor that keeps the APP11 segments but changes the picture (what a metadata-preserving
     # tool does): the manifest survives and is now Invalid.
@@ -195,8 +214,13 @@ def survival(settings: Settings) -> dict[str, dict[str, str]]:
     cut = signed.index(b"\xff\xda")
     edited = bytearray(signed)
     edited[cut + 200] ^= 0x01
-    found = [f"{e.kind}:{e.signal}/{e.strength}" for e in collect(bytes(edited), settings=settings)]
-    out["C2PA trainedAlgorithmicMedia (JPEG)"]["one pixel-data byte changed, segments kept"] = ", ".join(found)
+    found = [
+        f"{e.kind}:{e.signal}/{e.strength}"
+        for e in collect(bytes(edited), settings=settings, readers=METADATA)
+    ]
+    out["C2PA trainedAlgorithmicMedia (JPEG)"]["one pixel-data byte changed, segments kept"] = ", ".join(
+        found
+    )
     return out
 
 
@@ -208,6 +232,8 @@ def main() -> None:
     settings = Settings(c2pa_trust_anchors=str(TRUST_BUNDLE))
     results = {
         "machine": "2-core Intel Xeon VM, shared with other jobs",
+        "metadata_readers": [kind for kind, _ in METADATA],
+        "registered_readers": [kind for kind, _ in READERS],
         "cost": cost(settings, args.rounds),
         "datasets": datasets(settings),
         "c2pa_fixtures": fixtures(),
