@@ -168,7 +168,9 @@ import sys
 from pathlib import Path
 from deeptrust.evidence.collect import collect
 from deeptrust.settings import Settings
-settings = Settings(c2pa_trust_anchors=sys.argv[2])
+# the pixel readers (watermark, PDQ) make no network calls but add seconds, and ONNX Runtime 1.32's library
+# (imported with deeptrust) itself connects to mobile.events.data.microsoft.com some seconds after start
+settings = Settings(c2pa_trust_anchors=sys.argv[2], watermark_decode=False, hash_lists=False)
 if sys.argv[1] == "sdk-defaults":  # the SDK on its own: proves the proxy would see a fetch
     import io, c2pa
     try:

@@ -15,7 +15,9 @@ from deeptrust.settings import Settings
 from tests._bad_images import hostile_metadata
 from tests.evidence._builders import encode, picture, png_with_text
 
-SETTINGS = Settings()
+# the metadata readers only: the pixel readers (watermark, PDQ) always cost milliseconds (measured in
+# docs/evidence-reliability.md) and are tested in tests/hashes/test_integration.py
+SETTINGS = Settings(watermark_decode=False, hash_lists=False)
 
 
 def exploding(source: Source, settings: Settings) -> list[Evidence]:

@@ -16,7 +16,8 @@ def rows(detector) -> RowMaker:
 def test_columns_follow_the_model_card(detector):
     assert scan_columns(detector.card) == (
         "path", "sha256", "width", "height", "format", "label", "p_ai",
-        "score_FAKE", "score_REAL", "verdict", "verdict_rule", "evidence", "model", "model_version", "error",
+        "score_FAKE", "score_REAL", "verdict", "verdict_rule", "evidence", "pdq",
+        "model", "model_version", "error",
     )  # fmt: skip
 
 

@@ -51,7 +51,8 @@ def test_all_source_kinds_into_every_format(sources, tmp_path, suffix):
     summary = scan_images(specs, out, options())
     table = read_output(out)
     assert sorted(table["path"]) == sorted(expected)
-    assert list(table.columns[-8:-3]) == ["score_FAKE", "score_REAL", "verdict", "verdict_rule", "evidence"]
+    evidence_columns = ["verdict", "verdict_rule", "evidence", "pdq"]
+    assert list(table.columns[-9:-3]) == ["score_FAKE", "score_REAL", *evidence_columns]
     assert list(table.columns[-3:]) == ["model", "model_version", "error"]
     errors = table.set_index("path")["error"]
     assert errors[str(tmp_path / "missing.jpg")].startswith("missing: ")

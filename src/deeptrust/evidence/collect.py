@@ -51,6 +51,8 @@ READERS: list[tuple[str, str]] = [
     ("iptc", "deeptrust.evidence.xmp:read_iptc"),
     ("generator_metadata", "deeptrust.evidence.generator:read_generator"),
     ("exif", "deeptrust.evidence.exif:read_exif"),
+    ("watermark", "deeptrust.evidence.watermark:read_watermark"),  # pixels: ~10 ms/MP, see its docstring
+    ("hash_match", "deeptrust.hashes.reader:read_hashes"),  # PDQ of every image + the hash lists
 ]
 MAX_ENTRIES = 32  # per image, whatever the readers return
 

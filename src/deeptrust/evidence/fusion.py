@@ -110,8 +110,12 @@ def _tiebreak(p_ai: float, threshold: float, evidence: Sequence[Evidence]) -> Ve
 
 
 def evidence_fields(p_ai: float, threshold: float, evidence: Sequence[Evidence]) -> dict[str, Any]:
-    """What every answer carries: ``evidence`` (the entries) and ``verdict`` (the fused conclusion)."""
+    """What every answer carries: ``evidence`` (the entries) and ``verdict`` (the fused conclusion), and
+    ``pdq``, the image's PDQ hash (the ``pdq`` reader's informational entry, lifted out of the list)."""
+    shown = [e for e in evidence if e.kind != "pdq"]
+    pdq = next((e.data.get("hash") for e in evidence if e.kind == "pdq"), None)
     return {
-        "evidence": [e.to_dict() for e in evidence],
-        "verdict": fuse(p_ai, threshold, evidence).to_dict(),
+        "evidence": [e.to_dict() for e in shown],
+        "verdict": fuse(p_ai, threshold, shown).to_dict(),
+        "pdq": pdq,
     }

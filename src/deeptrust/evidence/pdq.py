@@ -12,6 +12,8 @@ Non-goals: video (TMK+PDQF), the dihedral (rotated/flipped) variants.
 
 from __future__ import annotations
 
+import json
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,6 +28,7 @@ HASH_SIDE = 512  # long side the image is reduced to before hashing
 # Below this quality (0-100, PDQ's own measure of how much gradient the image has) hashes of unrelated
 # flat images collide; Meta's tools drop them. Such hashes are still returned, but never matched.
 MIN_QUALITY = 50
+_HEX = re.compile(r"\b[0-9a-f]{64}\b")
 
 
 @dataclass(frozen=True)
@@ -84,11 +87,52 @@ def distance(a: str, b: str) -> int:
 
 
 def to_evidence(pdq: PdqHash) -> Evidence:
-    """An informational entry (signal ``none``) carrying the hash, so answers and scan rows show it."""
+    """An informational entry (signal ``none``, never changes a verdict) carrying the hash, so answers show
+    it and the scanner's ``pdq`` column (:func:`hash_in_entries`) can be filled from the stored entries."""
     return Evidence(
         kind="pdq",
         signal="none",
         strength="weak",
-        detail=f"PDQ hash {pdq.hex[:16]}… (quality {pdq.quality})",
+        detail=f"PDQ {pdq.hex} (quality {pdq.quality})",
         data={"hash": pdq.hex, "quality": pdq.quality},
     )
+
+
+def hash_in_entries(entries: list[dict[str, Any]]) -> str:
+    """The PDQ hash recorded in evidence entries (dicts with kind and detail), or ''."""
+    for entry in entries:
+        if entry.get("kind") == "pdq":
+            match = _HEX.search(str(entry.get("detail", "")))
+            if match:
+                return match.group(0)
+    return ""
+
+
+def split_pdq(evidence: str) -> tuple[str, str]:
+    """The evidence column without the informational ``pdq`` entry, and the PDQ hash it carried.
+
+    The hash gets its own ``pdq`` column (to join scans with hash lists); the column keeps the entries
+    that say something about the image."""
+    try:
+        entries = json.loads(evidence) if evidence else []
+    except ValueError:
+        return evidence, ""
+    if not isinstance(entries, list):
+        return evidence, ""
+    pdq = hash_in_entries([e for e in entries if isinstance(e, dict)])
+    if not pdq:
+        return evidence, ""
+    rest = [e for e in entries if not (isinstance(e, dict) and e.get("kind") == "pdq")]
+    return (json.dumps(rest, ensure_ascii=False) if rest else ""), pdq
+
+
+def join_pdq(evidence: str, pdq: str) -> str:
+    """The inverse of :func:`split_pdq`, for outcomes re-read from a stored row (resume)."""
+    if not pdq:
+        return evidence
+    entry = {k: getattr(to_evidence(PdqHash(pdq, 0)), k) for k in ("kind", "signal", "strength", "detail")}
+    try:
+        entries = json.loads(evidence) if evidence else []
+    except ValueError:
+        return evidence
+    return json.dumps([*entries, entry], ensure_ascii=False)

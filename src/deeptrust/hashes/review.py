@@ -8,11 +8,19 @@ or while the hash store was unreachable. A decision for the model's real class l
 
 from __future__ import annotations
 
+import logging
+from typing import TYPE_CHECKING
+
 from deeptrust.evidence.pdq import hash_image
 from deeptrust.feedback import FeedbackItem, FeedbackStore
 from deeptrust.hashes.models import REVIEW_LIST
 from deeptrust.hashes.store import HashStore
 from deeptrust.imageio import open_image
+
+if TYPE_CHECKING:
+    from deeptrust.settings import Settings
+
+log = logging.getLogger("deeptrust.hashes")
 
 
 def label_of(final_label: str, real_class: str) -> str:
@@ -57,3 +65,21 @@ def sync_review(hashes: HashStore, feedback: FeedbackStore, *, real_class: str) 
                 else:
                     added += 1
     return added, skipped
+
+
+def on_review(settings: Settings, feedback: FeedbackStore, item: FeedbackItem, *, real_class: str) -> None:
+    """After a moderator's decision in the service: list the image and refresh this process's matcher.
+
+    Never raises: the decision is stored already, and ``deeptrust hashes sync-review`` back-fills what a
+    failure here (an unreachable database, a purged file) left out."""
+    if not settings.hash_lists:
+        return
+    from deeptrust.hashes.reader import matcher_for
+
+    try:
+        matcher = matcher_for(settings)
+        assert matcher.store is not None
+        if add_reviewed(matcher.store, feedback, item, real_class=real_class) is not None:
+            matcher.refresh(wait=True)
+    except Exception:
+        log.exception("could not add reviewed item %s to the hash lists", item.id)

@@ -170,19 +170,16 @@ class HashStore:
             for r in rows
         ]
         insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
-        statement = insert(HashEntry).values(values)
+        statement = insert(HashEntry)
         statement = statement.on_conflict_do_update(
             index_elements=["list_name", "pdq"],
             set_={
-                "label": statement.excluded.label,
-                "note": statement.excluded.note,
-                "source": statement.excluded.source,
-                "added_by": statement.excluded.added_by,
-                "review_item_id": statement.excluded.review_item_id,
-                "updated_at": statement.excluded.updated_at,
+                name: statement.excluded[name]
+                for name in ("label", "note", "source", "added_by", "review_item_id", "updated_at")
             },
         )
-        session.execute(statement)
+        # executemany: one compiled statement, rows sent in batches (SQLAlchemy's insertmanyvalues)
+        session.execute(statement, values)
 
     def remove(self, pdq: str, *, list_name: str) -> bool:
         """Remove one hash from a list; whether it was there."""

@@ -16,6 +16,7 @@ import numpy as np
 
 from deeptrust.card import ModelCard
 from deeptrust.evidence.fusion import fuse
+from deeptrust.evidence.pdq import join_pdq, split_pdq
 from deeptrust.evidence.scan import parse_entries
 
 if TYPE_CHECKING:
@@ -24,7 +25,7 @@ if TYPE_CHECKING:
 BASE_COLUMNS = ("path", "sha256", "width", "height", "format", "label", "p_ai")
 # The fused verdict (ai / real / tampered), the fusion rule that decided, and the evidence entries as a
 # JSON list of {kind, signal, strength, detail} (deeptrust.evidence; README "Evidence").
-EVIDENCE_COLUMNS = ("verdict", "verdict_rule", "evidence")
+EVIDENCE_COLUMNS = ("verdict", "verdict_rule", "evidence", "pdq")  # pdq: the image's PDQ hash (hashes/)
 TAIL_COLUMNS = ("model", "model_version", "error")
 INT_COLUMNS = ("width", "height")
 
@@ -72,7 +73,8 @@ class RowMaker:
         row: Row = {"path": path, "sha256": sha256, "width": outcome.width, "height": outcome.height}
         row.update(format=outcome.format, label="", p_ai=None)
         row.update(dict.fromkeys(self.scores))
-        row.update(verdict="", verdict_rule="", evidence=outcome.evidence or "[]")
+        shown, pdq = split_pdq(outcome.evidence)
+        row.update(verdict="", verdict_rule="", evidence=shown or "[]", pdq=pdq)
         if outcome.probs is not None and not outcome.error:
             row["p_ai"] = 1.0 - outcome.probs[self.card.real_index]
             row["label"] = self.detector.label_for(np.asarray(outcome.probs, dtype=np.float64))
@@ -86,9 +88,10 @@ class RowMaker:
         """The outcome a stored row records (to reuse it for copies after a resume)."""
         probs = tuple(row[c] for c in self.scores)
         scored = not row["error"] and all(p is not None and not math.isnan(p) for p in probs)
+        evidence = "" if row.get("evidence") in (None, "", "[]") else row["evidence"]
         return Outcome(
             row["width"], row["height"], row["format"] or "", probs if scored else None, row["error"],
-            "" if row.get("evidence") in (None, "", "[]") else row["evidence"],
+            join_pdq(evidence, row.get("pdq") or ""),
         )  # fmt: skip
 
 

@@ -46,6 +46,7 @@ class PredictResponse(BaseModel):
     timings_ms: dict[str, float]
     evidence: list[EvidenceItem] = Field(default_factory=list, description="evidence beyond the pixels")
     verdict: VerdictOut | None = Field(default=None, description="the pixel model fused with the evidence")
+    pdq: str | None = Field(default=None, description="the image's PDQ perceptual hash, 64 hex digits")
 
 
 class ExplainResponse(PredictResponse):

@@ -30,6 +30,7 @@ from deeptrust.feedback import (
     is_borderline,
 )
 from deeptrust.feedback.background import BoundedWriter, RetentionLoop
+from deeptrust.hashes.review import on_review
 from deeptrust.imageio import ImageError
 from deeptrust.serve.auth import Principal
 from deeptrust.serve.deps import Caller, Moderator, ServiceDep, image_problem
@@ -255,4 +256,6 @@ async def review_item(
         )
     except FeedbackError as exc:
         raise _problem(exc) from exc
+    # the decision joins the known-image (PDQ) lists, so re-uploads are caught at once
+    await run_in_threadpool(on_review, service.settings, _store(service), item, real_class=card.real_class)
     return _item(item)

@@ -1,0 +1,109 @@
+"""Nearest-hash lookup over 1 M PDQ hashes: the multi-index lookup against a numpy full scan.
+
+    PYTHONPATH=src .venv/bin/python benchmarks/hash_lookup.py --size 1000000 --queries 500 \
+        --json benchmarks/results/hash-lookup.json
+
+The listed hashes are random 256-bit strings (real PDQ hashes are less uniform; ``pdq_reliability.py``
+measures their spread). Queries: half are listed hashes with 0-31 random bits flipped (must be found, at
+the right row and distance), half are random (must miss). Latency per query, p50 and p99, one thread,
+after one warm-up query; build time of the index and its memory. ``--store`` also loads the hashes
+through a SQLite hash store (import + snapshot) to time the service's start.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from deeptrust.hashes.index import HashIndex
+
+
+def flip(words: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
+    bits = np.unpackbits(words.astype(">u8").view(np.uint8))
+    bits[rng.choice(256, n, replace=False)] ^= 1
+    return np.packbits(bits).view(">u8").astype(np.uint64)
+
+
+def percentiles(ms: list[float]) -> dict[str, float]:
+    return {"p50_ms": float(np.percentile(ms, 50)), "p99_ms": float(np.percentile(ms, 99)), "max_ms": max(ms)}
+
+
+def time_lookups(index: HashIndex, queries: list[tuple[np.ndarray, int | None, int]], scan: bool) -> dict:
+    lookup = index.nearest_scan if scan else index.nearest
+    lookup(queries[0][0], 31)
+    found = wrong = 0
+    ms = []
+    for query, row, flipped in queries:
+        start = time.perf_counter()
+        hit = lookup(query, 31)
+        ms.append((time.perf_counter() - start) * 1000)
+        if row is None:
+            wrong += hit is not None
+        elif hit is not None and hit.row == row and hit.distance == flipped:
+            found += 1
+        else:
+            wrong += 1
+    return {**percentiles(ms), "found": found, "wrong": wrong}
+
+
+def store_load(words: np.ndarray) -> dict[str, float]:
+    from deeptrust.hashes.store import HashStore
+
+    with tempfile.TemporaryDirectory() as tmp:
+        rows = "".join(f"{w.astype('>u8').tobytes().hex()},ai\n" for w in words)
+        with HashStore(f"sqlite:///{Path(tmp) / 'h.db'}") as store:
+            store.create_schema()
+            start = time.perf_counter()
+            store.import_csv(rows.encode(), list_name="bench")
+            imported = time.perf_counter() - start
+            start = time.perf_counter()
+            snapshot = store.snapshot()
+            loaded = time.perf_counter() - start
+            assert snapshot.words.shape == words.shape
+    return {"import_s": imported, "snapshot_s": loaded}
+
+
+def main(argv: list[str] | None = None) -> int:
+    formatter = argparse.RawDescriptionHelpFormatter
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=formatter)
+    parser.add_argument("--size", type=int, default=1_000_000)
+    parser.add_argument("--queries", type=int, default=500)
+    parser.add_argument("--store", action="store_true", help="also time a SQLite import + snapshot")
+    parser.add_argument("--json", type=Path)
+    args = parser.parse_args(argv)
+    rng = np.random.default_rng(0)
+    words = rng.integers(0, 2**64, (args.size, 4), dtype=np.uint64)
+    start = time.perf_counter()
+    index = HashIndex(words)
+    build_s = time.perf_counter() - start
+    queries: list[tuple[np.ndarray, int | None, int]] = []
+    for k in range(args.queries):
+        if k % 2:
+            queries.append((rng.integers(0, 2**64, 4, dtype=np.uint64), None, 0))
+        else:
+            row, n = int(rng.integers(0, args.size)), int(rng.integers(0, 32))
+            queries.append((flip(words[row], n, rng), row, n))
+    result = {
+        "size": args.size,
+        "queries": args.queries,
+        "build_s": build_s,
+        "index_mb": (index.words.nbytes + index._order.nbytes + index._starts.nbytes) / 2**20,
+        "multi_index": time_lookups(index, queries, scan=False),
+        "full_scan": time_lookups(index, queries[: max(20, args.queries // 10)], scan=True),
+    }
+    if args.store:
+        result["sqlite"] = store_load(words)
+    print(json.dumps(result, indent=1))
+    if args.json:
+        args.json.write_text(json.dumps(result, indent=1) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
