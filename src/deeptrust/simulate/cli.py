@@ -57,10 +57,11 @@ def simulate(
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show progress on stderr."),
 ) -> None:
     """Replay images from DATA at a scheduled rate; latency counts from each request's due time."""
+    options = dict(locals())  # the command's arguments, before anything else is bound here
     from deeptrust.simulate import SimulateError
 
     try:
-        summary = _simulate(**locals())
+        summary = _simulate(**options)
     except SimulateError as exc:
         _fail(str(exc))
     if json_out is not None:
