@@ -6,7 +6,10 @@
 For drift off (DEEPTRUST_DRIFT_ENABLED=false) and on (tests every DEEPTRUST_DRIFT_INTERVAL_S, here 1 s
 — ten times the default rate, the worst case), the server takes open-loop /v1/predict traffic of
 sd-vs-photos JPEGs at ``--rate`` while a client scrapes ``/metrics`` every 0.25 s over its own
-connection; prints the scrape's latency (p50/p95/max), its size, and the predictions' p95.
+connection; prints the scrape's latency (p50/p95/max), its size, and the predictions' p95. Then, in
+process, the cost of rendering the exposition itself (``Metrics.render``, what ``/metrics`` returns) with
+every drift series present while a thread runs the drift tests back to back — what a scrape costs
+apart from the machine's load.
 """
 
 from __future__ import annotations
@@ -77,6 +80,56 @@ def phase(model: str, enabled: bool, args: argparse.Namespace, images: list[byte
     }
 
 
+def render_cost(model: str, n: int = 1000) -> dict:
+    """``Metrics.render()`` timed ``n`` times while the drift tests of a full window run continuously."""
+    from deeptrust.card import load_card
+    from deeptrust.monitor.windows import DriftMonitor
+    from deeptrust.registry import resolve_model
+    from deeptrust.serve.metrics import Metrics
+
+    card = load_card(resolve_model(model))
+    metrics = Metrics()
+    monitor = DriftMonitor(registry=metrics.registry)
+    rng = np.random.default_rng(0)
+    dim = monitor.window_for(card).profile.embedding.dim  # type: ignore[union-attr]
+    props = {
+        "width": 512,
+        "height": 512,
+        "format": "JPEG",
+        "jpeg_quality": 95,
+        "mode": "RGB",
+        "metadata": "none",
+    }
+    for _ in range(500):
+        monitor.observe(
+            card, p_ai=float(rng.random()), properties=props, pooled=rng.random(dim).astype(np.float32)
+        )
+    monitor.evaluate(force=True)
+    stop = threading.Event()
+
+    def churn() -> None:
+        while not stop.is_set():
+            monitor.evaluate(force=True)
+
+    worker = threading.Thread(target=churn)
+    worker.start()
+    times = []
+    for _ in range(n):
+        t0 = time.perf_counter()
+        body, _ = metrics.render()
+        times.append(time.perf_counter() - t0)
+    stop.set()
+    worker.join()
+    ms = np.asarray(times) * 1e3
+    return {
+        "renders": n,
+        "render_p50_ms": float(np.percentile(ms, 50)),
+        "render_p95_ms": float(np.percentile(ms, 95)),
+        "render_max_ms": float(ms.max()),
+        "drift_series": sum(ln.startswith(b"deeptrust_drift_") for ln in body.splitlines()),
+    }
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", default="photos")
@@ -89,6 +142,8 @@ def main() -> None:
         "command": " ".join(sys.argv),
         "machine": f"{platform.processor() or platform.machine()}",
         "phases": [phase(args.model, enabled, args, images) for enabled in (False, True)],
+        "render": render_cost(args.model),
+        "load_average": list(__import__("os").getloadavg()),
     }
     for p in out["phases"]:
         print(
@@ -98,6 +153,12 @@ def main() -> None:
             f"{p['predict']['p95_ms']:.1f} ms at {p['predict']['achieved_rps']:.1f}/s, "
             f"{p['predict']['errors']} errors"
         )
+    r = out["render"]
+    print(
+        f"in process, tests running back to back: render p50 {r['render_p50_ms']:.2f} ms, p95 "
+        f"{r['render_p95_ms']:.2f} ms, max {r['render_max_ms']:.2f} ms ({r['drift_series']} drift series); "
+        f"load average {out['load_average'][0]:.1f}"
+    )
     if args.json:
         args.json.write_text(json.dumps(out, indent=2) + "\n")
         print(f"wrote {args.json}")

@@ -60,7 +60,7 @@ def gamma_threshold(null: np.ndarray, alpha: float) -> float:
     if mean <= 0 or var <= 0:  # a degenerate null (one category on both sides): any change is drift
         return top * (1 + 1e-6) + 1e-12
     # scipy.special, not scipy.stats (whose import takes seconds); in the serve extra, imported here.
-    from scipy.special import gammainccinv
+    from scipy.special import gammainccinv  # type: ignore[import-untyped]
 
     shape, scale = mean * mean / var, var / mean
     return max(top, float(scale * gammainccinv(shape, alpha)))
