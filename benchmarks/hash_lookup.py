@@ -51,7 +51,8 @@ def time_lookups(index: HashIndex, queries: list[tuple[np.ndarray, int | None, i
             found += 1
         else:
             wrong += 1
-    cpu = {f"cpu_{k}": v for k, v in percentiles(cpu_ms).items()}  # the work itself, without waiting for a core
+    # the work itself, without the time spent waiting for a core
+    cpu = {f"cpu_{k}": v for k, v in percentiles(cpu_ms).items()}
     return {**percentiles(ms), **cpu, "found": found, "wrong": wrong}
 
 
