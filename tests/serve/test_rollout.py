@@ -162,8 +162,8 @@ def test_shadow_scores_off_the_path_and_compares(admin):
         + sample(admin, "deeptrust_model_predictions_total", **mv, role="shadow", label="REAL")
         == 10
     )
-    wait_for(lambda: admin.get("/v1/rollout").json().get("window") is not None)
-    window = admin.get("/v1/rollout").json()["window"]
+    wait_for(lambda: (admin.get("/v1/rollout").json().get("window") or {}).get("compared") == 10)
+    window = admin.get("/v1/rollout").json()["window"]  # the monitor's reading, refreshed once a second
     assert window["compared"] == 10 and 0 <= window["disagreement"] <= 1
     assert admin.post("/v1/rollout/abort").json()["last"]["reason"] == "manual"
     assert sample(admin, "deeptrust_rollout_aborts_total", **mv, reason="manual") == 1

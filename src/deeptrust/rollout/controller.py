@@ -15,7 +15,6 @@ import contextvars
 import functools
 import logging
 import random
-import time
 from typing import Any
 
 from deeptrust.registry import (
@@ -38,40 +37,17 @@ from deeptrust.rollout.errors import (
 )
 from deeptrust.rollout.metrics import RolloutMetrics
 from deeptrust.rollout.quality import QualityLoop
+from deeptrust.rollout.run import Run, answer_latency_s, count, is_ai, mv, named
 from deeptrust.rollout.shadow import ShadowLane
 from deeptrust.rollout.shared import Event, SharedRollout
 from deeptrust.rollout.state import Ended, Mode, RolloutState, Thresholds, check_mode, check_share
-from deeptrust.rollout.window import VersionWindows, Window
+from deeptrust.rollout.window import VersionWindows
 from deeptrust.serve.runtime import ModelRuntime
 from deeptrust.serve.service import Service
 from deeptrust.serve.workers import follow
 
 log = logging.getLogger("deeptrust.rollout")
 JUDGE_EVERY_S = 1.0
-LATENCY_PARTS = ("decode", "preprocess", "queue_and_inference")
-
-
-def answer_latency_s(result: dict[str, Any]) -> float | None:
-    timings = result.get("timings_ms") or {}
-    parts = [timings[k] for k in LATENCY_PARTS if k in timings]
-    return sum(parts) / 1e3 if parts else None
-
-
-def is_ai(result: dict[str, Any]) -> bool:
-    """Predicted AI: p_ai reached the card's threshold (labels may be named differently across models)."""
-    return bool(result["p_ai"] >= result["threshold"])
-
-
-class Run:
-    """What one running rollout holds: its state, models, lane and windows."""
-
-    def __init__(self, state: RolloutState, *, lane_model: ModelRuntime, canary: CanaryRuntime | None):
-        self.state, self.lane_model, self.canary = state, lane_model, canary
-        self.challenger = canary or lane_model  # in shadow mode the lane runs the challenger
-        horizon = state.thresholds.window_s
-        self.attempts, self.latency = Window(horizon), Window(horizon)  # canary outcomes (1 = error)
-        self.disagreement, self.champion_latency = Window(horizon), Window(horizon)
-        self.lane: ShadowLane | None = None
 
 
 class Rollout:
@@ -135,7 +111,7 @@ class Rollout:
             if self.run is not None:
                 state = self.run.state
                 raise RolloutRunningError(
-                    f"a {state.mode.value} rollout of {_named(state.challenger)} is running: promote or "
+                    f"a {state.mode.value} rollout of {named(state.challenger)} is running: promote or "
                     "abort it first"
                 )
             target = self._resolve(reference)
@@ -160,7 +136,7 @@ class Rollout:
                     f"could not load {run.state.challenger['name']} as champion ({type(exc).__name__}); "
                     "the rollout goes on; the server log has the details"
                 ) from exc
-            self.metrics.promotions.labels(**_mv(run.state.challenger)).inc()
+            self.metrics.promotions.labels(**mv(run.state.challenger)).inc()
             await self._end(run, "promoted", "promoted", "promoted to champion")
         return self.status()
 
@@ -262,7 +238,7 @@ class Rollout:
         return Run(state, lane_model=lane_model, canary=canary)
 
     def _begin(self, run: Run) -> None:
-        s, labels = self.settings, _mv(run.state.challenger)
+        s, labels = self.settings, mv(run.state.challenger)
         run.lane = ShadowLane(
             cpu_share=s.rollout_shadow_cpu_share,
             max_queue=s.rollout_shadow_queue,
@@ -287,7 +263,7 @@ class Rollout:
             # reaches them through the service's own model.json)
             event = {"reference": run.state.reference, "outcome": outcome, "reason": reason, "detail": detail}
             self._generation = self.shared.publish(action="end", **event).generation
-        labels, mode = _mv(run.state.challenger), run.state.mode.value
+        labels, mode = mv(run.state.challenger), run.state.mode.value
         self.metrics.active.labels(**labels, mode=mode).set(0)
         self.metrics.share.labels(**labels, mode=mode).set(0)
         if outcome == "aborted" and publish:  # counted once, by the worker that decided it
@@ -306,7 +282,7 @@ class Rollout:
             return
         run.attempts.add(0.0 if ok else 1.0)
         if not ok:
-            self.metrics.errors.labels(**_mv(canary.info), role="canary").inc()
+            self.metrics.errors.labels(**mv(canary.info), role="canary").inc()
 
     # -- every answer --
     def on_answer(self, caller: Any, data: bytes, result: dict[str, Any]) -> None:
@@ -314,7 +290,7 @@ class Rollout:
         run = self.run
         role = "canary" if isinstance(result, CanaryAnswer) else "champion"
         model = result["model"]
-        self._count(model, role, result, answer_latency_s(result))
+        count(self.metrics, model, role, result, answer_latency_s(result))
         self.ai_windows.get(model, "ai").add(1.0 if is_ai(result) else 0.0)
         if run is None:
             return
@@ -325,42 +301,8 @@ class Rollout:
         # re-scores so that the two can be compared.
         shadow = run.state.mode is Mode.SHADOW
         if (shadow and random.random() < run.state.share) or (not shadow and role == "canary"):
-            self._offer(run, data, result)
-
-    def _count(self, model: dict[str, str], role: str, result: dict[str, Any], latency: float | None) -> None:
-        m, labels = self.metrics, _mv(model)
-        m.predictions.labels(**labels, role=role, label=result["label"]).inc()
-        m.p_ai.labels(**labels, role=role).observe(result["p_ai"])
-        if latency is not None:
-            m.latency.labels(**labels, role=role).observe(latency)
-
-    def _offer(self, run: Run, data: bytes, answered: dict[str, Any]) -> None:
-        assert run.lane is not None
-        run.lane.offer(lambda: self._shadow_score(run, data, answered))
-
-    def _shadow_score(self, run: Run, data: bytes, answered: dict[str, Any]) -> None:
-        """On the lane's thread: score with the other model and compare with what was answered."""
-        model = run.lane_model
-        started = time.perf_counter()
-        try:
-            decoded = model.decode(data)
-            result = model.result(model.predict([decoded])[0])
-        except Exception:
-            self.metrics.errors.labels(**_mv(model.info), role="shadow").inc()
-            if run.state.mode is Mode.SHADOW:
-                run.attempts.add(1.0)
-            return
-        elapsed = time.perf_counter() - started
-        if run.state.mode is Mode.SHADOW:  # the challenger's own figures; a canary's come from its answers
-            run.attempts.add(0.0)
-            run.latency.add(elapsed)
-        self._count(model.info, "shadow", result, elapsed)
-        disagree = is_ai(result) != is_ai(answered)
-        labels = _mv(run.state.challenger)
-        self.metrics.compared.labels(**labels).inc()
-        if disagree:
-            self.metrics.disagreements.labels(**labels).inc()
-        run.disagreement.add(1.0 if disagree else 0.0)
+            assert run.lane is not None
+            run.lane.offer(functools.partial(run.shadow_score, self.metrics, data, result))
 
     # -- several workers --
     async def _follow_shared(self) -> None:
@@ -411,7 +353,7 @@ class Rollout:
             return None
         reading = policy.read(run.attempts, run.latency, run.disagreement)
         self._reading = reading
-        self._export(run, reading)
+        run.export(self.metrics, reading)
         if run.state.mode is not Mode.CANARY:
             return None
         limits = run.state.thresholds
@@ -422,19 +364,6 @@ class Rollout:
                 if self.run is run:  # not promoted or aborted meanwhile
                     await self._end(run, "aborted", breach.reason, f"automatic abort: {breach.detail}")
         return breach
-
-    def _export(self, run: Run, reading: policy.Reading) -> None:
-        labels, m = _mv(run.state.challenger), self.metrics
-        if reading.error_rate is not None:
-            m.window_error_rate.labels(**labels).set(reading.error_rate)
-        if reading.p95_s is not None:
-            role = "canary" if run.state.mode is Mode.CANARY else "shadow"
-            m.window_p95.labels(**labels, role=role).set(reading.p95_s)
-        champion_p95 = run.champion_latency.percentile(95)
-        if champion_p95 is not None:
-            m.window_p95.labels(**_mv(run.state.champion), role="champion").set(champion_p95)
-        if reading.disagreement is not None:
-            m.window_disagreement.labels(**labels).set(reading.disagreement)
 
     def _export_ai_ratios(self) -> None:
         for name, version, _ in self.ai_windows.keys():  # noqa: SIM118 - a method, not a dict
@@ -451,11 +380,3 @@ class Rollout:
         run, self.run = self.run, None
         if run is not None and run.lane is not None:
             run.lane.close()
-
-
-def _named(model: dict[str, str]) -> str:
-    return f"{model['name']} {model['version']}"
-
-
-def _mv(model: dict[str, str]) -> dict[str, str]:
-    return {"model": model["name"], "version": model["version"]}
