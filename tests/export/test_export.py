@@ -100,3 +100,23 @@ def card_features(model_dir) -> int:
 
     session = ort.InferenceSession(str(model_dir / "model.onnx"), providers=["CPUExecutionProvider"])
     return next(o.shape[1] for o in session.get_outputs() if o.name == "features")
+
+
+def test_export_registers_a_new_version_each_time(trained_run):
+    from typer.testing import CliRunner
+
+    from deeptrust.cli import app
+    from deeptrust.registry import Store
+
+    tmp, run, _ = trained_run
+    args = ["export", "--run", str(run), "--out", str(tmp / "models" / "cli"), "--name", "tiny-cli"]
+    first = CliRunner().invoke(app, args)
+    assert first.exit_code == 0 and "registered tiny-cli version 1" in first.output, first.output
+    second = CliRunner().invoke(app, [*args, "--alias", "challenger"])
+    assert "registered tiny-cli version 2 (@challenger)" in second.output, second.output
+    info = Store().version("tiny-cli", 2)
+    card = load_card(tmp / "models" / "cli")
+    assert info.aliases == ("challenger",) and info.tag("dataset.hash") == card.dataset["hash"]
+    assert info.tag("training.mlflow_run_id") == card.training["mlflow_run_id"]
+    refused = CliRunner().invoke(app, [*args, "--alias", "champion"])
+    assert refused.exit_code == 2 and "promote" in refused.output

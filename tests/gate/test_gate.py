@@ -30,6 +30,7 @@ def test_a_good_first_version_passes_on_floors_then_a_worse_one_fails_against_it
     assert any("no champion" in n for n in first.notes)
     frozen = yaml.safe_load(world["suite"].read_text())["data"][0]["sha256"]
     assert len(frozen) == 64 and first.suite.startswith("tiny@v1:")
+    assert first.suite != "tiny@v1:e3b0c44298fc"  # the identity covers the frozen hash, not an empty one
     assert store.version("tiny", 1).gate is True
     promote("tiny", 1)
 

@@ -74,9 +74,13 @@ def run_gate(
     from deeptrust.registry import resolve_reference
 
     cand = resolve_reference(candidate_ref)
+    if cand.source == "local" and record:  # a bare name before any registry: its version 1, to record on
+        cand = resolve_reference(f"{cand.name}@champion")
     cand_detector = Detector.load(cand.path)
     the_suite = load_suite(suite or cand.name or cand_detector.card.name)
     rows = suite_rows(the_suite, freeze=freeze)
+    if freeze:  # the suite's identity covers the hashes just written
+        the_suite = load_suite(the_suite.path)
     champ, champ_detector, notes = _champion(cand, against)
     if champ_detector is not None:
         _comparable(cand_detector.card.class_names, champ_detector.card.class_names)

@@ -108,8 +108,8 @@ def _entry(raw: dict[str, Any], path: Path) -> SuiteData:
     dataset = str(raw["dataset"])
     if not Path(dataset).is_absolute() and (path.parent / dataset).exists():
         dataset = str((path.parent / dataset).resolve())  # relative to the suite file
-    elif not Path(dataset).is_absolute() and (SUITES_DIR.parents[0] / dataset).exists():
-        dataset = str((SUITES_DIR.parents[0] / dataset).resolve())  # relative to the repository
+    elif not Path(dataset).is_absolute() and (SUITES_DIR.parents[1] / dataset).exists():
+        dataset = str((SUITES_DIR.parents[1] / dataset).resolve())  # relative to the repository
     return SuiteData(
         dataset=dataset,
         split=raw.get("split", "test"),
@@ -137,4 +137,6 @@ def freeze_suite(path: Path, hashes: list[str]) -> None:
         entry.setdefault("sha256", digest)
         if not entry["sha256"]:
             entry["sha256"] = digest
-    path.write_text(yaml.safe_dump(raw, sort_keys=False))
+    text = path.read_text()
+    header = "".join(line for line in text.splitlines(keepends=True)[:50] if line.startswith("#"))
+    path.write_text(header + yaml.safe_dump(raw, sort_keys=False))  # the file's opening comment is kept

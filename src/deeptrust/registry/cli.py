@@ -19,7 +19,6 @@ from rich.table import Table
 from deeptrust.registry.errors import RegistryError
 from deeptrust.registry.store import Store, VersionInfo
 
-console = Console()
 EXIT_USAGE = 2
 
 
@@ -86,7 +85,7 @@ def list_models(
             row["git_commit"][:8] or "–",
             row["created"][:16].replace("T", " "),
         )
-    console.print(table)
+    Console().print(table)  # made per call: it reads the terminal's width (COLUMNS) when created
 
 
 def show_model(
@@ -151,4 +150,4 @@ def diff_models(
         table.add_column(column, overflow="fold")
     for field, x, y in rows:
         table.add_row(field, x, y, "" if x == y else "≠")
-    console.print(table)
+    Console().print(table)
