@@ -82,3 +82,18 @@ def test_review_decisions_become_entries(tmp_path: Path, hash_store: HashStore) 
 def test_matcher_without_store_only_hashes() -> None:
     img = Image.fromarray(np.random.default_rng(0).integers(0, 256, (64, 64, 3), dtype=np.uint8))
     assert [e.kind for e in HashMatcher(None).read(img)] == ["pdq"]
+
+
+def test_local_additions_match_before_any_reload(hash_store: HashStore) -> None:
+    photos = read_photos(2)
+    matcher = HashMatcher(hash_store, refresh_s=3600)
+    matcher.refresh(wait=True)
+    pdq = hash_image(photos["REAL"][1])
+    hash_store.add(pdq.hex, "real", list_name="review")
+    assert matcher.lookup(pdq) is None  # the index is the old snapshot
+    matcher.add_local(pdq.hex, "real", list_name="review", note="n")
+    hit = matcher.lookup(hash_image(photos["REAL"][1].resize((256, 256))))
+    assert hit is not None and (hit.label, hit.list_name, hit.note) == ("real", "review", "n")
+    matcher.refresh(wait=True)  # the reload includes it and drops the local copy
+    assert matcher.size == 1 and matcher._recent == []
+    assert matcher.lookup(pdq) is not None

@@ -1,11 +1,12 @@
 """The known-image reader: an image's PDQ hash, and the nearest listed hash within the match distance.
 
 One matcher per process holds the lists in memory (``HashIndex``) and looks up every image checked or
-scanned. It notices changes with one cheap query (``HashStore.version``) at most every ``refresh_s``
-seconds and rebuilds its index in a background thread, so requests never wait for a reload; a moderator's
-confirmation in this process refreshes at once (``refresh(wait=True)``), other replicas within
-``refresh_s``. Hashes of low quality (flat images, PDQ quality < 50) are reported but never matched:
-unrelated flat images collide.
+scanned. It notices changes with one cheap query (``HashStore.version``) every ``refresh_s`` seconds (or
+every 5 reload durations, whichever is longer: a million hashes take seconds to load) and rebuilds its
+index in a background thread, so requests never wait for a reload. A moderator's decision in this process
+is matched at once (``add_local``: searched beside the index until a reload includes it), other replicas
+pick it up at their next reload. Hashes of low quality (flat images, PDQ quality < 50) are reported but
+never matched: unrelated flat images collide.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image
 
-from deeptrust.evidence.pdq import MIN_QUALITY, PdqHash, hash_image, to_evidence
+from deeptrust.evidence.pdq import MIN_QUALITY, PdqHash, distance, hash_image, to_evidence
 from deeptrust.evidence.types import Evidence
 from deeptrust.hashes.index import HashIndex
 from deeptrust.hashes.models import REVIEW_LIST
@@ -51,6 +52,10 @@ class HashMatcher:
         self._checked_at = float("-inf")
         self._lock = threading.Lock()
         self._loading = False
+        self._reload_s = 0.0  # how long the last full reload took
+        # Entries this process added since its snapshot (a moderator's decision): searched by a scan
+        # beside the index until a reload includes them, so a decision never waits for a reload.
+        self._recent: list[tuple[float, Listed]] = []
 
     @property
     def size(self) -> int:
@@ -70,16 +75,27 @@ class HashMatcher:
         else:
             threading.Thread(target=self._reload, name="hash-lists-reload", daemon=True).start()
 
+    def add_local(self, pdq: str, label: str, *, list_name: str, note: str | None = None) -> None:
+        """Make an entry just written to the store visible in this process at once (no reload)."""
+        with self._lock:
+            self._recent.append((time.time(), Listed(pdq, label, list_name, note, 0)))
+
     def _reload(self) -> None:
         assert self.store is not None
         try:
             current = self._snapshot.version if self._snapshot is not None else None
             if current is not None and self.store.version() == current:
                 return
+            started, wall = time.monotonic(), time.time()
             snapshot = self.store.snapshot()
             index = HashIndex(snapshot.words)
-            self._snapshot, self._index = snapshot, index  # readers see the old pair or the new one
-            log.info("hash lists loaded: %d hashes", len(index))
+            with self._lock:  # readers see the old pair or the new one
+                self._snapshot, self._index = snapshot, index
+                self._recent = [
+                    (t, e) for t, e in self._recent if t >= wall
+                ]  # older ones are in the snapshot
+            self._reload_s = time.monotonic() - started
+            log.info("hash lists loaded: %d hashes in %.1f s", len(index), self._reload_s)
         except Exception:  # a database outage must not break predictions; the next check retries
             log.exception("could not load the hash lists")
         finally:
@@ -87,7 +103,9 @@ class HashMatcher:
                 self._loading = False
 
     def _maybe_refresh(self) -> None:
-        if self.store is not None and time.monotonic() - self._checked_at >= self.refresh_s:
+        # a reload of a million hashes takes seconds of CPU: never spend more than ~1/5 of the time on it
+        interval = max(self.refresh_s, 5 * self._reload_s)
+        if self.store is not None and time.monotonic() - self._checked_at >= interval:
             self.refresh()
 
     def lookup(self, pdq: PdqHash) -> Listed | None:
@@ -97,12 +115,17 @@ class HashMatcher:
         if snapshot is None or pdq.quality < MIN_QUALITY:
             return None
         hit = index.nearest(pdq.words(), self.max_distance)
-        if hit is None:
-            return None
-        i = hit.row
-        return Listed(
-            snapshot.hashes[i], snapshot.labels[i], snapshot.lists[i], snapshot.notes[i], hit.distance
-        )
+        best = None
+        if hit is not None:
+            i = hit.row
+            best = Listed(
+                snapshot.hashes[i], snapshot.labels[i], snapshot.lists[i], snapshot.notes[i], hit.distance
+            )
+        for _, entry in reversed(self._recent):  # newest first: a later decision wins a tie
+            d = distance(entry.hash, pdq.hex)
+            if d <= self.max_distance and (best is None or d < best.distance or entry.hash == best.hash):
+                best = Listed(entry.hash, entry.label, entry.list_name, entry.note, d)
+        return best
 
     def read(self, image: Image.Image | np.ndarray) -> list[Evidence]:
         """A ``pdq`` entry with the image's hash, and a ``hash_match`` entry when it is listed."""

@@ -41,12 +41,16 @@ def add_reviewed(
         pdq.hex,
         label_of(item.final_label, real_class),
         list_name=REVIEW_LIST,
-        note=f"review item {item.id}: {item.final_label}",
+        note=_note(item),
         source="review",
         added_by=item.reviewed_by,
         review_item_id=item.id,
     )
     return pdq.hex
+
+
+def _note(item: FeedbackItem) -> str:
+    return f"review item {item.id}: {item.final_label}"
 
 
 def sync_review(hashes: HashStore, feedback: FeedbackStore, *, real_class: str) -> tuple[int, int]:
@@ -68,7 +72,7 @@ def sync_review(hashes: HashStore, feedback: FeedbackStore, *, real_class: str) 
 
 
 def on_review(settings: Settings, feedback: FeedbackStore, item: FeedbackItem, *, real_class: str) -> None:
-    """After a moderator's decision in the service: list the image and refresh this process's matcher.
+    """After a moderator's decision in the service: list the image; this process matches it at once.
 
     Never raises: the decision is stored already, and ``deeptrust hashes sync-review`` back-fills what a
     failure here (an unreachable database, a purged file) left out."""
@@ -79,7 +83,10 @@ def on_review(settings: Settings, feedback: FeedbackStore, item: FeedbackItem, *
     try:
         matcher = matcher_for(settings)
         assert matcher.store is not None
-        if add_reviewed(matcher.store, feedback, item, real_class=real_class) is not None:
-            matcher.refresh(wait=True)
+        pdq = add_reviewed(matcher.store, feedback, item, real_class=real_class)
+        if pdq is not None and item.final_label is not None:
+            matcher.add_local(
+                pdq, label_of(item.final_label, real_class), list_name=REVIEW_LIST, note=_note(item)
+            )
     except Exception:
         log.exception("could not add reviewed item %s to the hash lists", item.id)
