@@ -5,11 +5,11 @@
 
 For drift off (DEEPTRUST_DRIFT_ENABLED=false) and on (tests every DEEPTRUST_DRIFT_INTERVAL_S, here 1 s
 — ten times the default rate, the worst case), the server takes open-loop /v1/predict traffic of
-sd-vs-photos JPEGs at ``--rate`` while a client scrapes ``/metrics`` every 0.25 s over its own
-connection; prints the scrape's latency (p50/p95/max), its size, and the predictions' p95. Then, in
-process, the cost of rendering the exposition itself (``Metrics.render``, what ``/metrics`` returns) with
-every drift series present while a thread runs the drift tests back to back — what a scrape costs
-apart from the machine's load.
+sd-vs-photos JPEGs at ``--rate`` (after ``--warmup`` seconds that fill the window) while a client
+scrapes ``/metrics`` every 0.25 s over its own connection; prints the scrape's latency (p50/p95/max),
+its size, and the predictions' p95. Then, in process, the cost of rendering the exposition itself
+(``Metrics.render``, what ``/metrics`` returns) with every drift series present while a thread runs
+the drift tests back to back — what a scrape costs apart from the machine's load.
 """
 
 from __future__ import annotations
@@ -54,6 +54,8 @@ def phase(model: str, enabled: bool, args: argparse.Namespace, images: list[byte
             for img in images:
                 body, ctype = multipart(img)
                 bodies.append(build_request("127.0.0.1", port, "/v1/predict", body, ctype))
+            # Fill the drift window first (its thresholds are computed as it grows), then measure.
+            asyncio.run(run_open_loop("127.0.0.1", port, bodies, rate=args.rate, seconds=args.warmup))
             stop, lat, sizes = threading.Event(), [], []
             scraper = threading.Thread(
                 target=scrape_loop, args=(f"http://127.0.0.1:{port}/metrics", stop, lat, sizes)
@@ -135,6 +137,7 @@ def main() -> None:
     ap.add_argument("--model", default="photos")
     ap.add_argument("--rate", type=float, default=20)
     ap.add_argument("--seconds", type=float, default=60)
+    ap.add_argument("--warmup", type=float, default=30, help="seconds of traffic before measuring")
     ap.add_argument("--json", type=Path)
     args = ap.parse_args()
     images = load_jpegs(DATASET, 200)

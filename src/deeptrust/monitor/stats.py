@@ -208,15 +208,35 @@ def mmd_test(
     )
 
 
-class Thresholds:
-    """Thresholds of one profile per (signal, window size), computed on first need and kept."""
+def size_step(m: int) -> int:
+    """The largest size ≤ ``m`` on a geometric grid of 10 % steps from 20 (every size below 20). A
+    window of ``m`` is tested with the threshold of that size: a smaller window's threshold is larger,
+    so this only errs on the side of fewer alarms, while a window that fills from 100 to 500 needs 17
+    thresholds instead of one per size it passes through."""
+    if m <= 20:
+        return m
+    k = int(math.log(m / 20) / math.log(1.1) + 1e-9)
+    while int(20 * 1.1 ** (k + 1)) <= m:
+        k += 1
+    while int(20 * 1.1**k) > m:
+        k -= 1
+    return int(20 * 1.1**k)
 
-    def __init__(self, *, alpha: float, permutations: int, seed: int = 0):
-        self.alpha, self.permutations = alpha, permutations
+
+class Thresholds:
+    """Thresholds of one profile per (signal, window size), computed on first need and kept; sizes are
+    rounded down to :func:`size_step`, except ``exact`` (the full window), which gets its own."""
+
+    def __init__(self, *, alpha: float, permutations: int, seed: int = 0, exact: int | None = None):
+        self.alpha, self.permutations, self.exact = alpha, permutations, exact
         self.rng = np.random.default_rng(seed)
         self._cache: dict[tuple[str, int], float] = {}
 
+    def _size(self, m: int) -> int:
+        return m if m == self.exact else size_step(m)
+
     def binned(self, signal: str, reference: np.ndarray, m: int) -> float:
+        m = self._size(m)
         key = (signal, m)
         if key not in self._cache:
             self._cache[key] = binned_threshold(
@@ -225,6 +245,7 @@ class Thresholds:
         return self._cache[key]
 
     def mmd(self, signal: str, reference: np.ndarray, m: int) -> float:
+        m = self._size(m)
         key = (signal, m)
         if key not in self._cache:
             self._cache[key] = mmd_threshold(

@@ -233,7 +233,9 @@ class DriftMonitor:
                     "drift not monitored",
                     extra={"model": card.name, "version": card.version, "reason": problem},
                 )
-            thresholds = Thresholds(alpha=self.alpha, permutations=self.permutations, seed=self.seed)
+            thresholds = Thresholds(
+                alpha=self.alpha, permutations=self.permutations, seed=self.seed, exact=self.window
+            )
             self._windows[key] = w = ModelWindow(
                 card.name, card.version, profile, self.window, problem, thresholds
             )
