@@ -71,3 +71,15 @@ def test_scan_column_round_trip() -> None:
     shown, pdq = split_pdq(join_pdq('[{"kind": "iptc"}]', "cd" * 32))
     assert (shown, pdq) == ('[{"kind": "iptc"}]', "cd" * 32)
     assert split_pdq("not json") == ("not json", "")
+
+
+def test_unreachable_database_hashes_without_matching(tmp_path) -> None:
+    from deeptrust.hashes import reader
+
+    down = Settings(home=tmp_path, database_url="postgresql+psycopg://postgres@127.0.0.1:1/none")
+    img = np.random.default_rng(0).integers(0, 256, (64, 64, 3), dtype=np.uint8)
+    data = encode(Image.fromarray(img), "PNG")
+    assert [e.kind for e in collect(data, img, settings=down)] == ["pdq"]  # no failed-reader entry
+    assert [e.kind for e in collect(data, img, settings=down)] == ["pdq"]  # and no retry per image
+    with pytest.raises(Exception, match=r"127\.0\.0\.1"):
+        reader.warm_up(down)  # the service's start reports it
