@@ -51,6 +51,7 @@ class TrainState:
     history: list[dict[str, float]] = field(default_factory=list)
     run_id: str | None = None
     seconds: float = 0.0  # training wall time so far, across resumes
+    resumed_from: list[int] = field(default_factory=list)  # the epoch each resume started from
 
 
 def seed_everything(seed: int) -> None:
@@ -147,31 +148,73 @@ def eval_model(model: nn.Module, ema: AveragedModel | None) -> nn.Module:
 
 
 def train_one_epoch(
-    model, opt, sched, split: SplitPixels, config: TrainConfig, rng, show: bool, ema=None
+    model, opt, sched, split: SplitPixels, config: TrainConfig, rng, show: bool, ema=None, *, shard=(0, 1)
 ) -> float:
+    """One epoch; returns the mean training loss.
+
+    ``shard=(rank, world)``: data-parallel training (the Ray engine, ``model`` wrapped in DDP). Every
+    rank draws the same order and augments the same global batch (the local run's random stream), then
+    trains on its contiguous slice of it; see :func:`_sharded_loss` for the gradient it averages.
+    """
     model.train()
     o = config.optim
     n = o.samples_per_epoch or len(split.labels)
     order = rng.choice(len(split.labels), size=n, replace=n > len(split.labels))
-    loss_sum, seen, t0 = 0.0, 0, time.perf_counter()
+    loss_sum, seen, t0 = 0.0, 0.0, time.perf_counter()
     with progress_bar(show) as bar:
         task = bar.add_task("train", total=n, rate="")
         for start in range(0, n, o.batch_size):
             idx = order[start : start + o.batch_size]
             x, y = augmented_batch(split, idx, config.augment, config.input, rng)
             with torch.autocast("cpu", dtype=torch.bfloat16, enabled=o.bf16):
-                loss = nn.functional.cross_entropy(model(x), y, label_smoothing=o.label_smoothing)
+                if shard[1] == 1:
+                    loss = nn.functional.cross_entropy(model(x), y, label_smoothing=o.label_smoothing)
+                    summed, count = None, len(idx)
+                else:
+                    loss, summed, count = _sharded_loss(model, x, y, shard, o.label_smoothing)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
             sched.step()
             if ema is not None:
                 ema.update_parameters(model)
-            loss_sum += loss.item() * len(idx)
-            seen += len(idx)
-            rate = f"{seen / (time.perf_counter() - t0):.0f} img/s loss {loss_sum / seen:.4f}"
+            loss_sum += loss.item() * count if summed is None else summed
+            seen += count
+            rate = f"{seen / (time.perf_counter() - t0):.0f} img/s loss {loss_sum / max(seen, 1):.4f}"
             bar.update(task, advance=len(idx), rate=rate)
+    if shard[1] > 1:  # the epoch's loss over every rank's samples, as one process would see it
+        import torch.distributed as dist
+
+        total = torch.tensor([loss_sum, seen], dtype=torch.float64)
+        dist.all_reduce(total)
+        loss_sum, seen = float(total[0]), float(total[1])
     return loss_sum / max(1, seen)
+
+
+def _sharded_loss(model, x, y, shard: tuple[int, int], label_smoothing: float):
+    """This rank's loss on its slice of the global batch, scaled so that DDP's gradient average over
+    ``world`` ranks equals the gradient of the global batch's mean loss (exactly, but for BatchNorm,
+    whose batch statistics are each rank's own: SyncBatchNorm needs a GPU, and for dropout masks).
+    Returns it, the slice's summed loss and its sample count. A rank whose slice is empty (a last batch
+    smaller than ``world``) computes one sample with weight zero, so that it still joins DDP's
+    gradient all-reduce."""
+    rank, world = shard
+    lo, hi = _slice(len(y), rank, world)
+    weight = torch.ones(hi - lo)
+    if hi == lo:
+        lo, hi, weight = 0, 1, torch.zeros(1)
+    per_sample = nn.functional.cross_entropy(
+        model(x[lo:hi]), y[lo:hi], label_smoothing=label_smoothing, reduction="none"
+    ).float()
+    summed = (per_sample * weight).sum()
+    return summed * world / len(y), float(summed.detach()), int(weight.sum())
+
+
+def _slice(n: int, rank: int, world: int) -> tuple[int, int]:
+    """Rank ``rank``'s contiguous share of ``n`` items (sizes differ by at most one)."""
+    base, extra = divmod(n, world)
+    lo = rank * base + min(rank, extra)
+    return lo, lo + base + (rank < extra)
 
 
 def validate(model, val: SplitPixels, val_x, owner, class_names, config: TrainConfig, *, bf16: bool):
@@ -263,16 +306,16 @@ def train(
     state, rng = TrainState(), np.random.default_rng(config.seed)
     last = out / "last.pt"
     if resume and last.exists():
-        state, rng = _restore(last, model, opt, sched, config, ema)
+        state, rng = restore_checkpoint(last, model, opt, sched, config, ema)
     elif last.exists() and not resume:
         raise FileExistsError(f"{out} already holds a run: pass --resume to continue it or remove it")
 
     tracker = Tracker(settings, experiment=config.name, run_id=state.run_id)
     state.run_id = tracker.run_id
-    tracker.log_params(_flat_params(config, data))
+    tracker.log_params(flat_params(config, data))
     try:
         _epochs(model, ema, opt, sched, state, rng, config, data, val_x, owner, out, tracker, show)
-        summary = _finish(eval_model(model, ema), out, config, data, val_x, owner, state, tracker)
+        summary = finish_run(eval_model(model, ema), out, config, data, val_x, owner, state, tracker)
     finally:
         tracker.close()
     (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
@@ -286,39 +329,56 @@ def _epochs(model, ema, opt, sched, state, rng, config, data, val_x, owner, out,
         train_loss = train_one_epoch(model, opt, sched, data["train"], config, rng, show, ema)
         scored = eval_model(model, ema)
         _, metrics = validate(scored, data["val"], val_x, owner, data["class_names"], config, bf16=o.bf16)
-        state.seconds += time.perf_counter() - t0
-        state.epoch += 1
-        row = {
-            "epoch": state.epoch,
-            "train_loss": train_loss,
-            "lr": sched.get_last_lr()[0],
-            "seconds": state.seconds,
-            **{f"val_{k}": v for k, v in metrics.items() if isinstance(v, (int, float)) and v is not None},
-        }
-        state.history.append(row)
+        row, improved = record_epoch(state, train_loss, metrics, sched, seconds=time.perf_counter() - t0)
         tracker.log_metrics(row, step=state.epoch)
-        improved = metrics["loss"] < state.best_loss
-        if improved:
-            state.best_loss, state.best_epoch, state.bad_epochs = metrics["loss"], state.epoch, 0
-        else:
-            state.bad_epochs += 1
         if show:
-            print(
-                f"epoch {state.epoch}/{o.epochs}: train_loss {train_loss:.4f} val_loss {metrics['loss']:.4f} "
-                f"val_acc {metrics['accuracy']:.4f} val_auc {metrics['roc_auc']:.5f} "
-                f"({state.seconds / 60:.1f} min){' *' if improved else ''}",
-                flush=True,
-            )
+            print(format_epoch(state, row, improved, o.epochs), flush=True)
         names = data["class_names"]
         if improved:
             save_checkpoint(out / "best.pt", model, opt, sched, state, config, names, data, ema)
         save_checkpoint(out / "last.pt", model, opt, sched, state, config, names, data, ema)
-        if state.bad_epochs >= o.patience:
-            print(f"early stop: no better validation loss for {o.patience} epochs")
+        if stop_reason(state, config):
+            print(stop_reason(state, config))
             break
-        if o.max_minutes and state.seconds > o.max_minutes * 60:
-            print(f"time budget of {o.max_minutes} min reached")
-            break
+
+
+def record_epoch(state: TrainState, train_loss: float, metrics: dict[str, Any], sched, *, seconds: float):
+    """Count a finished epoch in ``state``: its history row (what MLflow gets) and whether it is the best."""
+    state.seconds += seconds
+    state.epoch += 1
+    row = {
+        "epoch": state.epoch,
+        "train_loss": train_loss,
+        "lr": sched.get_last_lr()[0],
+        "seconds": state.seconds,
+        **{f"val_{k}": v for k, v in metrics.items() if isinstance(v, (int, float)) and v is not None},
+    }
+    state.history.append(row)
+    improved = metrics["loss"] < state.best_loss
+    if improved:
+        state.best_loss, state.best_epoch, state.bad_epochs = metrics["loss"], state.epoch, 0
+    else:
+        state.bad_epochs += 1
+    return row, improved
+
+
+def format_epoch(state: TrainState, row: dict[str, float], improved: bool, epochs: int) -> str:
+    """The line printed after each epoch (``*``: the best so far)."""
+    return (
+        f"epoch {state.epoch}/{epochs}: train_loss {row['train_loss']:.4f} val_loss {row['val_loss']:.4f} "
+        f"val_acc {row['val_accuracy']:.4f} val_auc {row.get('val_roc_auc', float('nan')):.5f} "
+        f"({state.seconds / 60:.1f} min){' *' if improved else ''}"
+    )
+
+
+def stop_reason(state: TrainState, config: TrainConfig) -> str | None:
+    """Why training stops before its last epoch (early stopping, time budget), or None."""
+    o = config.optim
+    if state.bad_epochs >= o.patience:
+        return f"early stop: no better validation loss for {o.patience} epochs"
+    if o.max_minutes and state.seconds > o.max_minutes * 60:
+        return f"time budget of {o.max_minutes} min reached"
+    return None
 
 
 def dataset_summary(config: TrainConfig, data: dict[str, Any]) -> dict[str, Any]:
@@ -337,8 +397,10 @@ def dataset_summary(config: TrainConfig, data: dict[str, Any]) -> dict[str, Any]
     }
 
 
-def _finish(model, out, config, data, val_x, owner, state, tracker) -> dict[str, Any]:
-    """Best weights, fp32 validation scores → threshold and metrics; artifacts to MLflow."""
+def finish_run(model, out, config, data, val_x, owner, state, tracker, extra=None) -> dict[str, Any]:
+    """Best weights, fp32 validation scores → threshold and metrics; artifacts to MLflow.
+
+    ``extra``: more summary fields (the Ray engine's workers and restarts)."""
     best = torch.load(out / "best.pt", map_location="cpu", weights_only=False)
     model.load_state_dict(best["model"])
     probs, metrics = validate(model, data["val"], val_x, owner, data["class_names"], config, bf16=False)
@@ -355,6 +417,7 @@ def _finish(model, out, config, data, val_x, owner, state, tracker) -> dict[str,
         "validation": metrics,
         "history": state.history,
         "mlflow_run_id": state.run_id,
+        **(extra or {}),
     }
     tracker.log_metrics({f"best_val_{k}": v for k, v in metrics.items() if isinstance(v, float)}, state.epoch)
     for path in _artifacts.write_training_plots(out, state.history, metrics):
@@ -365,7 +428,7 @@ def _finish(model, out, config, data, val_x, owner, state, tracker) -> dict[str,
     return summary
 
 
-def _restore(path: Path, model, opt, sched, config: TrainConfig, ema=None):
+def restore_checkpoint(path: Path, model, opt, sched, config: TrainConfig, ema=None):
     ckpt = torch.load(path, map_location="cpu", weights_only=False)
     if ckpt["config"] != config.model_dump(mode="json"):
         raise ValueError(f"{path} was trained with a different config; resume needs the same one")
@@ -379,12 +442,13 @@ def _restore(path: Path, model, opt, sched, config: TrainConfig, ema=None):
     np.random.set_state(ckpt["rng"]["numpy"])
     random.setstate(ckpt["rng"]["python"])
     state = TrainState(**ckpt["state"])
+    state.resumed_from.append(state.epoch)
     # The batch-order generator restarts from a seed derived from the epoch, so a resumed run is
     # deterministic given where it stopped.
     return state, np.random.default_rng([config.seed, state.epoch])
 
 
-def _flat_params(config: TrainConfig, data: dict[str, Any]) -> dict[str, Any]:
+def flat_params(config: TrainConfig, data: dict[str, Any]) -> dict[str, Any]:
     flat = pd.json_normalize(config.model_dump(mode="json"), sep=".").iloc[0].to_dict()
     flat.update(
         {
