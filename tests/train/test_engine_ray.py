@@ -114,6 +114,12 @@ def test_a_killed_worker_is_replaced_and_the_run_resumes_from_its_last_checkpoin
     # Each epoch logged once across the restart (one killed after its checkpoint but before rank 0
     # logged it is logged by the driver at the end, so out of order).
     assert sorted(steps) == list(range(1, epochs + 1))
+    # The run's Ray checkpoints guard it as last.pt does for the local engine (refused before any work).
+    with pytest.raises(FileExistsError, match="--resume"):
+        train_ray(config.model_copy(update={"out_dir": out}), show=False)
+    longer = load_config(write_config(tmp_path, binary_folder, epochs=epochs + 1), **TINY)
+    with pytest.raises(ValueError, match="different config"):
+        train_ray(longer.model_copy(update={"out_dir": out}), resume=True, show=False)
 
 
 def kill_a_worker_after_the_first_checkpoint(out, thread: threading.Thread) -> int:
