@@ -104,7 +104,12 @@ def status(url: Url = DEFAULT_URL, key: Key = None, as_json: AsJson = False) -> 
 
 @app.command()
 def start(
-    model: Annotated[str, typer.Argument(help="The challenger: a model name or an allowed path.")],
+    model: Annotated[
+        str,
+        typer.Argument(
+            help="The challenger: a name, a registry reference (photos@challenger, photos/3) or a path."
+        ),
+    ],
     mode: Annotated[str, typer.Option(help="shadow or canary.")] = "shadow",
     share: Annotated[
         float, typer.Option(help="Share of requests scored (shadow) or answered (canary), 0-1.")

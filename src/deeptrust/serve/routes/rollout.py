@@ -30,7 +30,9 @@ class AbortLimits(BaseModel):
 
 
 class StartRequest(BaseModel):
-    model: str = Field(min_length=1, description="the challenger: a model name, or a path the reload allows")
+    model: str = Field(
+        min_length=1, description="the challenger: a name, a registry reference or an allowed path"
+    )
     mode: Literal["shadow", "canary"] = Field(
         description="shadow (scores a sample off the request path) or canary (answers a share)"
     )
