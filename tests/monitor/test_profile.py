@@ -60,3 +60,15 @@ def test_an_old_card_has_no_profile():
 def test_too_few_images_is_a_clear_error():
     with pytest.raises(ValueError, match="at least 2"):
         build_profile(np.array([0.5]), [{}], None, data={})
+
+
+def test_a_damaged_profile_is_reported_not_raised():
+    from deeptrust.monitor.windows import DriftMonitor
+
+    card = load_card(BUNDLED_MODELS / "cifake").replace(drift_profile={"version": 99, "signals": {}})
+    with pytest.raises(ValueError, match="version 99"):
+        Profile.from_card(card)
+    monitor = DriftMonitor()
+    monitor.observe(card, p_ai=0.5, data=b"not an image")  # never raises on the request path
+    state = monitor.state(card.name, card.version)
+    assert state.status == "no-profile" and "cannot be read" in state.message
