@@ -62,7 +62,7 @@ def retrain_command(
             raise typer.Exit(code)
         with JobStore.from_settings() as jobs:
             jobs.create_schema()
-            _precheck(model, params["min_new_reviewed"], jobs)  # the condition: no job row when unmet
+            _precheck(model, params["min_new_reviewed"], config, jobs)  # no job row when it cannot run
             if queue:
                 job = jobs.submit("retrain", model, params=params, trigger=trigger, requested_by="cli")
                 _say(f"queued retrain job {job.id} for {model}: deeptrust jobs show {job.id}")
@@ -80,10 +80,14 @@ def retrain_command(
     raise typer.Exit(code)
 
 
-def _precheck(model: str, min_new: int, jobs) -> None:  # type: ignore[no-untyped-def]
+def _precheck(model: str, min_new: int, config: Path | None, jobs) -> None:  # type: ignore[no-untyped-def]
+    """What would make the retrain fail at once (no recipe, the condition not met), before any job row."""
     from deeptrust.feedback.store import FeedbackStore
+    from deeptrust.retrain.recipe import recipe_path
     from deeptrust.retrain.watermark import check_new_feedback
+    from deeptrust.settings import get_settings
 
+    recipe_path(model, get_settings().retrain_config_dir, config)
     with FeedbackStore.from_settings() as store:
         store.create_schema()
         check_new_feedback(store, jobs, model, min_new)
