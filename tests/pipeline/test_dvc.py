@@ -1,8 +1,9 @@
 """The repository's dvc.yaml, run by DVC itself in a temporary git repository on a tiny model.
 
-One test, in steps that build on each other (a fresh ``dvc repro`` costs ~15 s here): the whole
-pipeline runs; changing one parameter re-runs exactly the stages that depend on it; a fresh clone
-pulls the data from the DVC remote and reproduces the same model.
+One test, in steps that build on each other: a fresh clone pulls the data from the DVC remote and runs
+the whole pipeline (import → train → export → evaluate → gate → register into the clone's own MLflow
+registry); changing one parameter re-runs exactly the stages that depend on it; undoing the change
+restores the first model from DVC's run cache.
 """
 
 from __future__ import annotations
@@ -24,7 +25,8 @@ from ..serve.conftest import REPO
 pytestmark = pytest.mark.slow
 HERE = Path(__file__).parent
 VENV_BIN = Path(sys.executable).parent
-ALL_STAGES = ["import", "train", "export", "evaluate"]
+ALL_STAGES = ["import", "train", "export", "evaluate", "gate", "register"]
+SPLIT = {"val_fraction": 0.25, "test_fraction": 0.25, "seed": 0}  # as configs/tiny.yaml says
 
 
 def run(cmd: list[str], cwd: Path, env: dict[str, str]) -> str:
@@ -47,7 +49,27 @@ def make_repo(root: Path, remote: Path) -> Path:
     shutil.copy(HERE / "tiny.yaml", repo / "configs" / "tiny.yaml")
     (repo / ".gitignore").write_text("/.deeptrust/\n")
     make_image_folder(repo / "data" / "tiny", per_class=24, size=32)
+    write_suite(repo)
     return repo
+
+
+def write_suite(repo: Path) -> None:
+    """The tiny model's gate suite (its test split), with the data's hash fixed as a suite must have it."""
+    from deeptrust.data import ensure_dataset
+    from deeptrust.evaluate.run import select_rows
+    from deeptrust.gate.suite import rows_sha256
+
+    imported = ensure_dataset(repo / "data" / "tiny", progress=False, **SPLIT)
+    digest = rows_sha256(select_rows(imported.manifest, split="test"))
+    suite = {
+        "name": "tiny",
+        "version": 1,
+        "data": [{"dataset": "data/tiny", "options": SPLIT, "split": "test", "sha256": digest}],
+        "robustness": {"enabled": False},
+        "floors": {"accuracy": 0.7, "f1": 0.6, "fpr_margin": 0.5},  # 12 test images of a 4-epoch CNN
+    }
+    (repo / "configs" / "gate").mkdir()
+    (repo / "configs" / "gate" / "tiny.yaml").write_text(yaml.safe_dump(suite))
 
 
 @pytest.fixture
@@ -87,6 +109,9 @@ def test_a_fresh_clone_reproduces_and_one_parameter_reruns_only_its_stages(tmp_p
     record = json.loads((out / "data/datasets.json").read_text())
     card = json.loads((out / "model/card.json").read_text())
     assert card["name"] == "tiny" and card["dataset"]["hash"] == record["datasets"][0]["hash"]
+    assert json.loads((out / "gate/gate.json").read_text())["passed"] is True
+    registered = json.loads((out / "registered.json").read_text())
+    assert (registered["name"], registered["version"], registered["alias"]) == ("tiny", 1, "challenger")
     assert "up to date" in run([*dvc, "status"], clone, dvc_env)
 
     # one evaluation parameter: only evaluate runs again
@@ -101,7 +126,10 @@ def test_a_fresh_clone_reproduces_and_one_parameter_reruns_only_its_stages(tmp_p
     config = yaml.safe_load(original)
     config["optim"]["lr"] = 0.002
     config_path.write_text(yaml.safe_dump(config))
-    assert ran(run([*dvc, "repro"], clone, dvc_env)) == ["train", "export", "evaluate"]
+    rerun = ran(run([*dvc, "repro"], clone, dvc_env))
+    assert rerun[0] == "train" and sorted(rerun) == sorted(ALL_STAGES[1:])
+    registered = json.loads((out / "registered.json").read_text())
+    assert registered["version"] == 2  # a new candidate, gated and registered again
 
     # and back: DVC's run cache restores the first model instead of training it again
     config_path.write_text(original)

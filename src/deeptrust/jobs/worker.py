@@ -60,7 +60,8 @@ class JobWorker:
         self._child: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
-        if self._thread is None:
+        if self._thread is None or not self._thread.is_alive():  # first start, or again after close()
+            self._stop.clear()
             self._thread = threading.Thread(target=self._loop, name="deeptrust-jobs", daemon=True)
             self._thread.start()
 

@@ -20,11 +20,12 @@ def gate_candidate(
 ) -> dict[str, Any]:
     """Gate the directory ``candidate`` against ``model@against`` on ``suite`` (default: the model's own);
     nothing is recorded (a directory is no version): the outcome, as ``register_challenger`` takes it."""
+    from deeptrust.card import load_card
     from deeptrust.gate import run_gate
 
-    result = run_gate(
-        str(candidate), against=f"{model}@{against}", suite=suite, out_dir=out_dir, record=False
-    )
+    # A bare alias is the candidate's own model's; a first model (no champion yet) then gets floors only.
+    reference = against if load_card(candidate).name == model else f"{model}@{against}"
+    result = run_gate(str(candidate), against=reference, suite=suite, out_dir=out_dir, record=False)
     return outcome_of(result.to_dict() | {"summary": result.summary()})
 
 

@@ -83,7 +83,7 @@ def install(app: FastAPI, service: Service) -> None:
             heartbeat_s=settings.jobs_heartbeat_s,
             stale_after_s=settings.jobs_stale_s,
         )
-        worker.start()
+        service.on_start.append(worker.start)  # with the service (its lifespan), not at import of the app
         service.extras["jobs_worker"] = worker
         service.on_stop.append(worker.close)
     service.on_stop.append(jobs.close)

@@ -64,6 +64,7 @@ class Service:
         default_factory=list
     )
     on_stop: list[Callable[[], None]] = field(default_factory=list)
+    on_start: list[Callable[[], None]] = field(default_factory=list)  # once ready (background workers)
     # Hooks that need the decoded upload too (drift monitoring): (Decoded, image bytes, result).
     observers: list[Callable[[Any, bytes, dict[str, Any]], None]] = field(default_factory=list)
     # Which runtime decodes (and so answers) an upload: a rollout routes a canary's share here; None: the
@@ -143,6 +144,8 @@ class Service:
             self._generation = published.generation if published else 0
             self._follower = asyncio.create_task(follow(self.shared, self._follow))
         self.started = True
+        for start in self.on_start:
+            start()
         self.metrics.started_at.set_to_current_time()
         self.metrics.on_admission(self.in_flight, self.admission_limit)
         self.metrics.ready.set(1)
