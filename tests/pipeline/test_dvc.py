@@ -124,7 +124,7 @@ def test_a_fresh_clone_reproduces_and_one_parameter_reruns_only_its_stages(tmp_p
     config_path = clone / "configs/tiny.yaml"
     original = config_path.read_text()
     config = yaml.safe_load(original)
-    config["optim"]["lr"] = 0.002
+    config["optim"]["patience"] = 6  # a real change of the recipe that leaves the (seeded) model as good
     config_path.write_text(yaml.safe_dump(config))
     rerun = ran(run([*dvc, "repro"], clone, dvc_env))
     assert rerun[0] == "train" and sorted(rerun) == sorted(ALL_STAGES[1:])
@@ -135,5 +135,19 @@ def test_a_fresh_clone_reproduces_and_one_parameter_reruns_only_its_stages(tmp_p
     config_path.write_text(original)
     (clone / "params.yaml").write_text((repo / "params.yaml").read_text())
     back = run([*dvc, "repro"], clone, dvc_env)
-    assert ran(back) == [] and "is cached - skipping run" in back
+    # (registration is not cached: a version is a fact in the registry, so only it may run again)
+    assert set(ran(back)) <= {"register"} and "is cached - skipping run" in back
     assert json.loads((out / "model/card.json").read_text())["threshold"] == card["threshold"]
+
+    # a gate that refuses stops the pipeline before registration: nothing new is registered
+    last = json.loads((out / "registered.json").read_text())["version"]
+    suite_path = clone / "configs/gate/tiny.yaml"
+    suite = yaml.safe_load(suite_path.read_text())
+    suite["floors"]["accuracy"] = 1.01
+    suite_path.write_text(yaml.safe_dump(suite))
+    refused = subprocess.run(
+        [*dvc, "repro"], cwd=clone, env=dvc_env, capture_output=True, text=True, timeout=600
+    )
+    assert refused.returncode != 0 and "failed to reproduce 'gate@tiny'" in refused.stdout + refused.stderr
+    assert ran(refused.stdout) == ["gate"]
+    assert json.loads((out / "registered.json").read_text())["version"] == last
