@@ -225,3 +225,36 @@ def test_sgd_optimizer_is_nesterov_with_the_configured_momentum_and_learns(tmp_p
     assert opt.defaults["weight_decay"] == 0.0005
     summary = json.loads((train(config, show=False) / "summary.json").read_text())
     assert summary["validation"]["roc_auc"] > 0.9
+
+
+@pytest.mark.parametrize(("batch", "world"), [(8, 2), (7, 2), (3, 4)])
+def test_sharded_losses_average_to_the_whole_batch_gradient(batch, world):
+    """What DDP computes from the Ray engine's per-rank losses (the mean of the ranks' gradients)
+    is the gradient of the whole batch's mean loss, for uneven slices and empty ones too (a batch
+    smaller than the world). Checked without BatchNorm, the one layer that differs per rank."""
+    from torch import nn
+
+    from deeptrust.train.loop import _sharded_loss
+
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU(), nn.Flatten(), nn.Linear(4 * 6 * 6, 2))
+    x, y = torch.randn(batch, 3, 8, 8), torch.randint(0, 2, (batch,))
+
+    def grads(loss):
+        model.zero_grad()
+        loss.backward()
+        return [p.grad.clone() for p in model.parameters()]
+
+    whole = grads(nn.functional.cross_entropy(model(x), y, label_smoothing=0.1))
+    per_rank, counts, sums = [], [], []
+    for rank in range(world):
+        loss, summed, count = _sharded_loss(model, x, y, (rank, world), 0.1)
+        per_rank.append(grads(loss))
+        counts.append(count)
+        sums.append(summed)
+    averaged = [sum(g[i] for g in per_rank) / world for i in range(len(whole))]
+    for a, w in zip(averaged, whole, strict=True):
+        torch.testing.assert_close(a, w, rtol=1e-5, atol=1e-6)
+    assert sum(counts) == batch  # every sample once; an empty slice counts none
+    full = nn.functional.cross_entropy(model(x), y, label_smoothing=0.1, reduction="sum")
+    assert sum(sums) == pytest.approx(float(full), rel=1e-5)
