@@ -29,6 +29,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "train_ray.json")
     parser.add_argument("--samples", type=int, default=1536, help="Images per epoch of the timed runs.")
+    parser.add_argument(
+        "--part",
+        choices=("all", "agreement", "timing"),
+        default="all",
+        help="Rerun one part (kept in --out).",
+    )
     args = parser.parse_args()
     scratch = Path(tempfile.mkdtemp(prefix="deeptrust-train-ray-"))
     os.environ["DEEPTRUST_HOME"] = str(scratch / "home")
@@ -60,41 +66,62 @@ def main() -> None:
             "val_roc_auc": summary["validation"]["roc_auc"],
         }
 
-    local = {s: run(train, config.model_copy(update={"seed": s}), f"local{s}") for s in (0, 1, 2)}
+    result = json.loads(args.out.read_text()) if args.out.exists() and args.part != "all" else {}
+    result.pop("load_average_after", None)  # each part records its own
+    result |= {
+        "machine": f"{os.cpu_count()}-core {cpu_name()}",
+        "command": f"PYTHONPATH=$PWD/src:$PWD .venv/bin/python benchmarks/train_ray.py --part {args.part}",
+    }
     started = time.perf_counter()
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
     ray_init_s = round(time.perf_counter() - started, 2)
-    on_ray = run(train_ray, config, "ray")
-    timed = load_config(
-        write_config(scratch, folder, name="timed", epochs=3),
-        **TINY | {"optim.samples_per_epoch": args.samples},
-    )
-    timing = {"local": run(train, timed, "timed-local"), "ray_2_workers": run(train_ray, timed, "timed-ray")}
+    if args.part in ("all", "agreement"):
+        result["agreement"] = agreement(run, train, train_ray, config)
+    if args.part in ("all", "timing"):
+        timed = load_config(
+            write_config(scratch, folder, name="timed", epochs=3),
+            **TINY | {"optim.samples_per_epoch": args.samples},
+        )
+        result["timing"] = {
+            "samples_per_epoch": args.samples,
+            "epochs": 3,
+            "ray_init_s": ray_init_s,
+            # torch's default: one thread per core, as a plain `deeptrust train` runs
+            "local": run(train, timed, "timed-local"),
+            # one thread, as each Ray worker (--cpus-per-worker 1)
+            "local_1_thread": run(
+                train,
+                timed.model_copy(update={"optim": timed.optim.model_copy(update={"threads": 1})}),
+                "timed-local-1",
+            ),
+            "ray_2_workers": run(train_ray, timed, "timed-ray"),
+            "load_average_after": os.getloadavg(),
+        }
     ray.shutdown()
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=2) + "\n")
+    print(json.dumps(result, indent=2))
+
+
+def agreement(run, train, train_ray, config) -> dict:
+    """The local engine with seeds 0-2 and the Ray engine with seed 0 on the test's config."""
+    local = {s: run(train, config.model_copy(update={"seed": s}), f"local{s}") for s in (0, 1, 2)}
+    on_ray = run(train_ray, config, "ray")
 
     def mean(values: list[float]) -> float:
         return sum(values) / len(values)
 
     means = {s: mean(r["train_loss"]) for s, r in local.items()}
-    result = {
-        "machine": f"{os.cpu_count()}-core {cpu_name()}",
-        "command": "PYTHONPATH=$PWD/src:$PWD .venv/bin/python benchmarks/train_ray.py",
-        "agreement": {
-            "local_by_seed": local,
-            "ray_2_workers_seed_0": on_ray,
-            "seed_spread_mean_train_loss": round(max(means.values()) - min(means.values()), 4),
-            "seed_spread_val_loss": round(
-                max(r["val_loss"] for r in local.values()) - min(r["val_loss"] for r in local.values()), 4
-            ),
-            "ray_minus_local_seed_0_mean_train_loss": round(mean(on_ray["train_loss"]) - means[0], 4),
-            "ray_minus_local_seed_0_val_loss": round(on_ray["val_loss"] - local[0]["val_loss"], 4),
-        },
-        "timing": {"samples_per_epoch": args.samples, "epochs": 3, "ray_init_s": ray_init_s, **timing},
+    val = [r["val_loss"] for r in local.values()]
+    return {
+        "local_by_seed": local,
+        "ray_2_workers_seed_0": on_ray,
+        "seed_spread_mean_train_loss": round(max(means.values()) - min(means.values()), 4),
+        "seed_spread_val_loss": round(max(val) - min(val), 4),
+        "ray_minus_local_seed_0_mean_train_loss": round(mean(on_ray["train_loss"]) - means[0], 4),
+        "ray_minus_local_seed_0_val_loss": round(on_ray["val_loss"] - local[0]["val_loss"], 4),
         "load_average_after": os.getloadavg(),
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2) + "\n")
-    print(json.dumps(result, indent=2))
 
 
 if __name__ == "__main__":
