@@ -13,6 +13,7 @@ import hashlib
 import json
 import logging
 import subprocess
+import sys
 import tempfile
 from pathlib import Path
 
@@ -72,7 +73,9 @@ def register_model(
     except BaseException:
         _undo(store, run_id, name if created_model else None)
         raise
-    with contextlib.suppress(Exception):  # the version is complete; a still-open run is cosmetic
+    # The version is complete; a still-open run is cosmetic. MLflow prints the run's UI link to stdout
+    # when a run ends on a tracking server: stderr keeps `deeptrust models list --json` parseable.
+    with contextlib.suppress(Exception), contextlib.redirect_stdout(sys.stderr):
         client.set_terminated(run_id)
     version = int(mv.version)
     log.info("registered %s version %d from %s", name, version, directory)
