@@ -7,7 +7,8 @@ One server, driven open loop at ``--rate`` with 512×512 JPEG uploads from sd-vs
 benchmarks/serve.py). Rounds alternate "champion alone" and "challenger in shadow at share 1.0" (every
 answered request handed to the shadow lane), so the VM's drift over the run hits both alike; the
 latencies of each phase are pooled and the p95s compared. From ``/metrics`` it reads, per shadow phase,
-how many images the lane scored and skipped (CPU budget, full queue), and the server's CPU time. Target:
+how many images the lane scored and skipped (CPU budget, full queue), and the server's CPU time; drift
+monitoring and evidence are off in both phases (``--env DEEPTRUST_EVIDENCE=true`` turns it on). Target:
 shadow p95 ≤ 1.10 × the champion's alone. The load generator shares the cores with the server.
 """
 
@@ -123,7 +124,9 @@ def main() -> None:
     images = load_jpegs(args.data, args.images)
     port, home = free_port(), REPO / ".deeptrust" / "bench-rollout"
     home.mkdir(parents=True, exist_ok=True)
-    env = {"DEEPTRUST_LOCAL_ADMIN": "true", "DEEPTRUST_DRIFT_ENABLED": "false"}
+    # The rollout's own cost: drift monitoring and evidence (PDQ, watermark: 13-26 ms per image) are off
+    # in both phases unless --env turns them on.
+    env = {"DEEPTRUST_LOCAL_ADMIN": "true", "DEEPTRUST_DRIFT_ENABLED": "false", "DEEPTRUST_EVIDENCE": "false"}
     env |= dict(kv.split("=", 1) for kv in args.env)
     proc = start_server(args.model, port, home, home / "server.log", env)
     url = f"http://127.0.0.1:{port}"
