@@ -5,7 +5,8 @@
 
 One server, driven open loop at ``--rate`` with 512×512 JPEG uploads from sd-vs-photos (as
 benchmarks/serve.py). Rounds alternate "champion alone" and "challenger in shadow at share 1.0" (every
-answered request handed to the shadow lane), so the VM's drift over the run hits both alike; the
+answered request handed to the shadow lane), in ABBA order so that the VM's drift over the run hits
+both alike (``--rounds`` even); the
 latencies of each phase are pooled and the p95s compared. From ``/metrics`` it reads, per shadow phase,
 how many images the lane scored and skipped (CPU budget, full queue), and the server's CPU time; drift
 monitoring and evidence are off in both phases (``--env DEEPTRUST_EVIDENCE=true`` turns it on). Target:
@@ -116,7 +117,7 @@ def main() -> None:
     ap.add_argument("--images", type=int, default=64)
     ap.add_argument("--rate", type=float, default=50.0)
     ap.add_argument("--seconds", type=float, default=30.0, help="per phase")
-    ap.add_argument("--rounds", type=int, default=3, help="alone/shadow pairs")
+    ap.add_argument("--rounds", type=int, default=4, help="alone/shadow pairs (ABBA: use an even number)")
     ap.add_argument("--env", action="append", default=[], help="server setting, e.g. DEEPTRUST_X=1")
     ap.add_argument("--json", type=Path)
     args = ap.parse_args()
@@ -136,7 +137,9 @@ def main() -> None:
     try:
         asyncio.run(run_closed_loop("127.0.0.1", port, requests, concurrency=4, seconds=3))  # warm-up
         for k in range(args.rounds):
-            for phase in ("alone", "shadow"):
+            # ABBA: alone, shadow, shadow, alone, ... so that a load that rises (or falls) steadily over
+            # the run weighs on both phases alike.
+            for phase in ("alone", "shadow") if k % 2 == 0 else ("shadow", "alone"):
                 row, res = run_phase(url, port, proc.pid, requests, args, k, phase)
                 rounds.append(row)
                 phases[phase]["latencies"] += res.latencies
