@@ -81,6 +81,9 @@ def test_explain_json_and_png():
 def test_models_health_ready_metrics_docs(client):
     models = client.get("/v1/models").json()
     assert models["default"] == "cifake" and {"cifake", "photos"} <= {m["name"] for m in models["models"]}
+    photos = next(m for m in models["models"] if m["name"] == "photos")  # its card carries a drift profile
+    assert photos["drift_profile"]["present"] is True and photos["drift_profile"]["n"] > 0
+    assert "embedding" not in photos["drift_profile"]  # summarised: the listing stays small
     assert client.get("/healthz").json() == {"status": "ok"}
     assert client.get("/readyz").json()["status"] == "ready"
     client.post("/v1/predict", content=jpeg_bytes(), headers={"content-type": "image/jpeg"})

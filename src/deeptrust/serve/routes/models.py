@@ -32,12 +32,21 @@ log = logging.getLogger("deeptrust.serve")
 async def list_models(service: ServiceDep, caller: Caller) -> dict:
     current = service.holder.current
     found = iter_models(service.settings.model_paths)
-    cards = [dataclasses.asdict(card) | {"path": str(path)} for path, card in found]
+    cards = [_listed(card) | {"path": str(path)} for path, card in found]
     if not any(c["name"] == current.card.name for c in cards):
-        cards.insert(0, dataclasses.asdict(current.card) | {"path": str(current.detector.path.parent)})
+        cards.insert(0, _listed(current.card) | {"path": str(current.detector.path.parent)})
     if not caller.has("admin"):  # where the server keeps its files is the operator's business
         cards = [_without_paths({k: v for k, v in c.items() if k != "path"}) for c in cards]
     return {"default": current.card.name, "loaded": current.info, "models": cards}
+
+
+def _listed(card: Any) -> dict[str, Any]:
+    """A card as the list shows it: the drift reference profile (histograms and hundreds of projected
+    reference embeddings, ~150 KB for ``photos``) is summarised, not sent on every listing."""
+    listed = dataclasses.asdict(card)
+    profile = listed.pop("drift_profile", None) or {}
+    listed["drift_profile"] = {"present": bool(profile), "n": profile.get("n"), "data": profile.get("data")}
+    return listed
 
 
 def _without_paths(value: Any) -> Any:
