@@ -28,6 +28,17 @@ def test_importing_deeptrust_sets_the_opt_out_unless_told_otherwise():
     assert run(child_env(ORT_DISABLE_TELEMETRY="0")).stdout.strip() == "0"
 
 
+def test_importing_deeptrust_turns_mlflow_telemetry_off():
+    # mlflow's own switch (is_telemetry_disabled() is also True under CI/pytest, so it could not fail here)
+    code = (
+        "import deeptrust; from mlflow.environment_variables import MLFLOW_DISABLE_TELEMETRY as v; "
+        "print(v.get())"
+    )
+    env = {k: v for k, v in os.environ.items() if k not in ("MLFLOW_DISABLE_TELEMETRY", "DO_NOT_TRACK")}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert out.stdout.strip() == "True", out.stderr
+
+
 @pytest.mark.slow
 @pytest.mark.skipif(shutil.which("strace") is None, reason="needs strace to watch connect() calls")
 def test_a_loaded_model_connects_nowhere():
