@@ -123,6 +123,24 @@ def test_a_killed_worker_is_replaced_and_the_run_resumes_from_its_last_checkpoin
         train_ray(longer.model_copy(update={"out_dir": out}), resume=True, show=False)
 
 
+def test_resume_continues_a_local_run_on_ray_in_the_same_mlflow_run(ray_cluster, tmp_path, binary_folder):
+    """A local run stopped after epoch 1 of 2 (as test_loop fakes a kill) is finished by the Ray engine
+    with --resume: from its last.pt and best.pt, logging to its MLflow run."""
+    import torch
+
+    config = load_config(write_config(tmp_path, binary_folder, epochs=2), **TINY)
+    run = train(config, show=False)
+    first = summary_of(run)
+    ckpt = torch.load(run / "last.pt", weights_only=False)
+    ckpt["state"]["epoch"], ckpt["state"]["history"] = 1, ckpt["state"]["history"][:1]
+    torch.save(ckpt, run / "last.pt")
+    resumed = summary_of(train_ray(config, resume=True, show=False))
+    assert resumed["engine"]["resumed_from"] == [1]
+    assert [h["epoch"] for h in resumed["history"]] == [1, 2]
+    assert resumed["history"][0] == first["history"][0]  # epoch 1 kept from the local run, not redone
+    assert resumed["mlflow_run_id"] == first["mlflow_run_id"]
+
+
 def kill_a_worker_after_the_first_checkpoint(out, thread: threading.Thread) -> int:
     """Kill once Ray has registered a checkpoint: its controller writes this snapshot then."""
     deadline = time.monotonic() + 240
