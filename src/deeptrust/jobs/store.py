@@ -201,8 +201,11 @@ class JobStore:
     def claim_next(self, worker: str, *, stale_after_s: float = 60.0) -> Job | None:
         """The oldest queued job, now running for ``worker``; None when one runs already or none waits.
 
-        Reaps first: a running job whose worker is gone is marked failed, never resumed.
+        Reaps first: a running job whose worker is gone is marked failed, never resumed. An idle queue
+        costs one read, without the write lock (every server process polls it).
         """
+        if not self.count_active():
+            return None
         try:
             with self._transaction() as session:
                 self._reap(session, stale_after_s=stale_after_s)

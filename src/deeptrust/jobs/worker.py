@@ -80,6 +80,10 @@ class JobWorker:
             self._thread.join(timeout)
 
     def _loop(self) -> None:
+        # The first look waits one interval: at start the service's event loop is busy accepting its first
+        # connections, and the first claim (connection pool, statement compilation) would take the GIL.
+        self._wake.wait(self.poll_s)
+        self._wake.clear()
         while not self._stop.is_set():
             try:
                 job = self.store.claim_next(self.worker, stale_after_s=self.stale_after_s)
