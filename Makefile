@@ -19,6 +19,9 @@ venv: $(BIN)/python
 dev: $(BIN)/python
 	if [ -f "$(TORCH_WHEEL)" ]; then $(BIN)/pip install -q "$(TORCH_WHEEL)"; else $(BIN)/pip install -q torch==2.13.0; fi
 	$(BIN)/pip install -q -e '.[dev]'
+	# The reference watermark encoder the tests embed with (never on the serving path: it declares torch,
+	# which dev has; its other needs, OpenCV and PyWavelets, come with the dev extra).
+	$(BIN)/pip install -q --no-deps invisible-watermark==0.2.0
 
 # Main job: the service with the bundled default model on http://127.0.0.1:8000 (Ctrl+C stops it).
 run: venv
