@@ -4,7 +4,9 @@
         '[{"views": ["clean"]}, {"alpha": 1.0}, {"squares": false, "views": ["clean"]}]'
 
 Each candidate is JSON: ``taps`` (default all), ``squares`` (true), ``alpha`` (0.1), ``agg``
-(mean|geomean|top_k) and ``k``, ``by`` (source|generator), ``views`` (training views, default clean +
+(mean|geomean|top_k) and ``k``, ``inputs`` (of the config's ``model.inputs``: rgb, npr),
+``target_fpr`` and ``threshold_by`` (pooled|source: every real source of 30+ validation
+images held to the target too), ``by`` (source|generator), ``views`` (training views, default clean +
 aug1), ``show`` (print the per-group table). Prints the protocol's summary per candidate.
 """
 
@@ -23,9 +25,15 @@ from deeptrust.settings import get_settings
 from deeptrust.train.config import load_config
 
 
-def columns(taps: tuple[str, ...], squares: bool) -> np.ndarray:
-    names = feature_columns(ALL_TAPS)
-    keep = [i for i, c in enumerate(names) if c.split(".")[0] in taps and (squares or ".mean." in c)]
+def columns(
+    taps: tuple[str, ...], squares: bool, inputs: tuple[str, ...], table_inputs: tuple[str, ...]
+) -> np.ndarray:
+    names = feature_columns(ALL_TAPS, inputs=table_inputs)
+    keep = []
+    for i, c in enumerate(names):
+        source, _, name = c.rpartition(":")
+        if (source or "rgb") in inputs and name.split(".")[0] in taps and (squares or ".mean." in name):
+            keep.append(i)
     return np.asarray(keep)
 
 
@@ -35,10 +43,18 @@ def main() -> None:
     for c in json.loads(sys.argv[2]):
         started = time.perf_counter()
         recipe = Recipe(
-            columns=columns(tuple(c.get("taps", ALL_TAPS)), c.get("squares", True)),
+            columns=columns(
+                tuple(c.get("taps", ALL_TAPS)),
+                c.get("squares", True),
+                tuple(c.get("inputs", config.model.inputs)),
+                config.model.inputs,
+            ),
             alpha=c.get("alpha", 0.1),
             aggregate=c.get("agg", "mean"),
             top_k=c.get("k", 2),
+            target_fpr=c.get("target_fpr", config.target_fpr),
+            threshold_by=c.get("threshold_by", config.probe.threshold_by),
+            min_source=config.probe.min_source,
         )
         images = table.images.assign(group=assign_groups(table.images, by=c.get("by", "source")))
         result = leave_one_out(

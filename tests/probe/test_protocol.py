@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import io
 import tarfile
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -114,3 +115,39 @@ def test_the_exported_probe_scores_as_the_fitted_one(config, tmp_path):
     assert roc_auc_score(y, p_onnx) == pytest.approx(summary["validation"]["roc_auc"], abs=1e-4)
     called = p_onnx >= card.threshold
     assert called[~y].mean() == pytest.approx(summary["validation"]["false_positive_rate"], abs=1e-9)
+
+
+def test_history_views_are_of_generated_training_images_only(config):
+    hist = config.model_copy(update={"probe": config.probe.model_copy(update={"history_views": 1})})
+    assert train_views(hist) == ("clean", "aug1", "hist1")
+    table, _ = build_table(hist, get_settings(), show=False)
+    feats, owner = table.views["hist1"]
+    rows = table.images.iloc[np.unique(owner)]
+    assert set(rows["label"]) == {"FAKE"} and set(rows["split"]) == {"train"}
+    n_fake_train = int(((table.images["label"] == "FAKE") & (table.images["split"] == "train")).sum())
+    assert len(np.unique(owner)) == n_fake_train
+    clean, clean_owner = table.views["clean"]
+    assert not np.allclose(feats, clean[np.isin(clean_owner, owner)])  # a changed image, not a copy
+    result = leave_one_out(table, train_views=train_views(hist))
+    assert set(result["group"]) == {f"{s}/{lab}" for s, lab in PICK}
+
+
+def test_a_threshold_by_source_holds_every_large_real_source_to_the_target():
+    from deeptrust.probe.protocol import Recipe, group_threshold
+
+    rng = np.random.default_rng(0)
+    # 100 "pets" that score low, 40 "portraits" that score high, 5 "tiny" that score highest, 100 fakes
+    p = np.concatenate(
+        [rng.uniform(0, 0.5, 100), rng.uniform(0.3, 0.9, 40), [0.99] * 5, rng.uniform(0.5, 1, 100)]
+    )
+    groups = np.array(["pets"] * 100 + ["portraits"] * 40 + ["tiny"] * 5 + ["fake"] * 100)
+    y = (groups == "fake").astype(int)
+    recipe = Recipe(columns=np.arange(1), target_fpr=0.1, min_source=30)
+    pooled = group_threshold(y, p, groups, recipe)
+    strict = group_threshold(y, p, groups, replace(recipe, threshold_by="source"))
+    fpr = {g: float((p[groups == g] >= strict).mean()) for g in ("pets", "portraits")}
+    assert (p[groups == "portraits"] >= pooled).mean() > 0.1  # the pool hides one source's FPR
+    assert strict > pooled and max(fpr.values()) <= 0.1
+    assert (p[groups == "tiny"] >= strict).mean() == 1.0  # under min_source: only in the pool
+    with pytest.raises(ValueError, match="threshold_by"):
+        group_threshold(y, p, groups, replace(recipe, threshold_by="worst"))

@@ -18,19 +18,44 @@ from torch import nn
 ALL_TAPS = ("stem", "b0", "b2", "b4", "b7", "b10", "b14", "b15", "head")
 
 
+INPUTS = ("rgb", "npr")
+NPR_GAIN = 3.0  # brings the residual of a normalised image (std ~0.35) to about the image's own spread
+
+
+def npr(x: torch.Tensor) -> torch.Tensor:
+    """Neighbouring-pixel relationships (Tan et al., CVPR 2024): ``x − up(down(x))``, nearest both
+    ways — each pixel minus the top-left pixel of its 2 × 2 block, the trace upsampling layers leave."""
+    up = F.interpolate(x[..., ::2, ::2], scale_factor=2.0, mode="nearest")
+    return NPR_GAIN * (x - up[..., : x.shape[-2], : x.shape[-1]])
+
+
 class LiteTaps(nn.Module):
-    def __init__(self, net: nn.Module, taps: tuple[str, ...] = ALL_TAPS, *, squares: bool = True):
+    def __init__(
+        self,
+        net: nn.Module,
+        taps: tuple[str, ...] = ALL_TAPS,
+        *,
+        squares: bool = True,
+        inputs: tuple[str, ...] = ("rgb",),
+    ):
         super().__init__()
         unknown = sorted(set(taps) - set(ALL_TAPS))
         if unknown:
             raise ValueError(f"unknown taps {unknown}; choose from {', '.join(ALL_TAPS)}")
+        if not inputs or set(inputs) - set(INPUTS):
+            raise ValueError(f"inputs must be some of {', '.join(INPUTS)}, got {inputs}")
         self.net = net
         self.taps = tuple(t for t in ALL_TAPS if t in taps)  # always in network order
         self.squares = squares
+        self.inputs = tuple(i for i in INPUTS if i in inputs)
         for p in self.net.parameters():
             p.requires_grad_(False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        views = {"rgb": x, "npr": npr(x) if "npr" in self.inputs else x}
+        return torch.cat([self._tapped(views[name]) for name in self.inputs], dim=1)
+
+    def _tapped(self, x: torch.Tensor) -> torch.Tensor:
         net = self.net
         x = net._swish(net._bn0(net._conv_stem(x)))
         outs = [x] if "stem" in self.taps else []
@@ -64,10 +89,15 @@ def tap_channels(taps: tuple[str, ...], *, squares: bool = True) -> dict[str, in
     return {t: widths[t] for t in ALL_TAPS if t in taps}
 
 
-def feature_columns(taps: tuple[str, ...], *, squares: bool = True) -> list[str]:
-    """A name for each output channel: ``b4.mean.17``, ``b4.sq.17``."""
+def feature_columns(
+    taps: tuple[str, ...], *, squares: bool = True, inputs: tuple[str, ...] = ("rgb",)
+) -> list[str]:
+    """A name for each output channel: ``b4.mean.17``, ``b4.sq.17``; of the NPR input ``npr:b4.mean.17``."""
     chans = tap_channels(taps)
-    cols = [f"{t}.mean.{i}" for t, n in chans.items() for i in range(n)]
-    if squares:
-        cols += [f"{t}.sq.{i}" for t, n in chans.items() for i in range(n)]
+    cols = []
+    for name in (i for i in INPUTS if i in inputs):
+        prefix = "" if name == "rgb" else f"{name}:"
+        cols += [f"{prefix}{t}.mean.{i}" for t, n in chans.items() for i in range(n)]
+        if squares:
+            cols += [f"{prefix}{t}.sq.{i}" for t, n in chans.items() for i in range(n)]
     return cols

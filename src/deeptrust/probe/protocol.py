@@ -35,6 +35,10 @@ class Recipe:
     aggregate: str = "mean"
     top_k: int = 2
     target_fpr: float = 0.05
+    # "pooled": the target FPR over all validation reals; "source": also on every real group with at
+    # least ``min_source`` validation images (the strictest of those thresholds)
+    threshold_by: str = "pooled"
+    min_source: int = 30
 
 
 def assign_groups(images: pd.DataFrame, *, by: str = "source", min_group: int = 20) -> pd.Series:
@@ -104,13 +108,29 @@ def fit_calibrated(
     table: PatchTable, stats: dict[str, GroupStats], keep: list[str]
 ) -> tuple[Probe, float, np.ndarray]:
     """Fit on the ``keep`` groups' training stats; calibrate and threshold on their validation images."""
-    probe = fit([stats[g] for g in keep], alpha=table.recipe.alpha)
+    r = table.recipe
+    probe = fit([stats[g] for g in keep], alpha=r.alpha)
     val = (table.images["split"] == "val").to_numpy() & table.images["group"].isin(keep).to_numpy()
     raw = table.p_ai(probe, val)  # uncalibrated: calibration is monotone, fit it on scores
     probe = calibrate(probe, _logit(raw[val]), table.y[val])
     p = table.p_ai(probe, val)
-    threshold = choose_threshold(table.y[val], p[val], target_fpr=table.recipe.target_fpr)
+    groups = table.images["group"].to_numpy()[val]
+    threshold = group_threshold(table.y[val], p[val], groups, r)
     return probe, float(threshold), p
+
+
+def group_threshold(y: np.ndarray, p: np.ndarray, groups: np.ndarray, recipe: Recipe) -> float:
+    """The pooled threshold for ``recipe.target_fpr``; by "source", raised until every real group of
+    ``min_source`` images or more is at or under the target too."""
+    if recipe.threshold_by not in ("pooled", "source"):
+        raise ValueError(f"threshold_by must be 'pooled' or 'source', got {recipe.threshold_by!r}")
+    threshold = choose_threshold(y, p, target_fpr=recipe.target_fpr)
+    if recipe.threshold_by == "source":
+        for g in np.unique(groups[y == 0]):
+            own = groups == g
+            if own.sum() >= recipe.min_source:
+                threshold = max(threshold, choose_threshold(y[own], p[own], target_fpr=recipe.target_fpr))
+    return float(threshold)
 
 
 def _logit(p: np.ndarray) -> np.ndarray:
@@ -155,6 +175,7 @@ def summarize(table: pd.DataFrame) -> dict[str, float]:
     return {
         "fake_mean_auc": float(fake["roc_auc"].mean()),
         "fake_min_auc": float(fake["roc_auc"].min()),
+        "fake_mean_tpr": float(fake["tpr_at_threshold"].mean()),
         "real_mean_auc": float(real["roc_auc"].mean()),
         "real_max_fpr": float(real["fpr_at_threshold"].max()),
         "real_mean_fpr": float(real["fpr_at_threshold"].mean()),

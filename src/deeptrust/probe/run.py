@@ -86,6 +86,30 @@ def degrade(pixels: np.ndarray, config: TrainConfig, rng: np.random.Generator) -
     return np.asarray(img, np.uint8)
 
 
+def give_history(pixels: np.ndarray, config: TrainConfig, rng: np.random.Generator) -> np.ndarray:
+    """A generated image as a web photo reaches the data: maybe downscaled, JPEG-compressed, cropped by
+    a few pixels (so the earlier 8×8 grid no longer lines up), then re-encoded as the data set was."""
+    p, size = config.probe, config.input.size
+    img = Image.fromarray(pixels)
+    if rng.random() < p.history_resize_p:
+        f = rng.uniform(*p.history_scale)
+        w, h = max(size + 8, round(img.width * f)), max(size + 8, round(img.height * f))
+        img = img.resize((w, h), (Image.BICUBIC, Image.LANCZOS, Image.BILINEAR)[int(rng.integers(3))])
+    img = _jpeg(img, int(rng.integers(p.history_jpeg[0], p.history_jpeg[1] + 1)), int(rng.integers(2)) * 2)
+    dx, dy = (int(v) for v in rng.integers(0, 8, size=2))
+    img = img.crop((dx, dy, img.width, img.height))
+    if p.history_final is not None:
+        img = _jpeg(img, p.history_final, 2)
+    return np.asarray(img, np.uint8)
+
+
+def _jpeg(img: Image.Image, quality: int, subsampling: int) -> Image.Image:
+    buf = io.BytesIO()
+    img.save(buf, "JPEG", quality=quality, subsampling=subsampling)
+    buf.seek(0)
+    return Image.open(buf).convert("RGB")
+
+
 def cached_features(
     extractor: FeatureExtractor,
     images: list[np.ndarray],
@@ -103,8 +127,14 @@ def cached_features(
     """
     m = config.model
     ident = [view, str(config.seed), m.family, ",".join(m.taps), str(m.squares), repr(extractor.pre)]
-    if view != "clean":
+    if m.inputs != ("rgb",):
+        ident.append(",".join(m.inputs))
+    if view.startswith("aug"):
         ident.append(config.augment.model_dump_json())
+    elif view.startswith("hist"):
+        ident.append(
+            config.probe.model_dump_json(include={n for n in config.probe.model_fields if "history" in n})
+        )
     key = hashlib.sha256("\n".join(ident).encode()).hexdigest()[:20]
     path = settings.cache_dir / "probe" / f"{view}-{key}.npz"
     known: dict[str, np.ndarray] = {}
@@ -115,7 +145,8 @@ def cached_features(
     if missing:
         todo = (images[i] for i in missing)
         if view != "clean":
-            todo = (degrade(images[i], config, _image_rng(config.seed, view, sha256[i])) for i in missing)
+            change = give_history if view.startswith("hist") else degrade
+            todo = (change(images[i], config, _image_rng(config.seed, view, sha256[i])) for i in missing)
         with create_progress(enabled=show, unit="img") as bar:
             task = bar.add_task(f"features ({view})", total=len(missing))
             feats, owner = extractor(todo, done=lambda: bar.advance(task))
@@ -133,7 +164,8 @@ def cached_features(
 
 
 def _image_rng(seed: int, view: str, sha256: str) -> np.random.Generator:
-    return np.random.default_rng([seed, int(view.removeprefix("aug")), int(sha256[:8], 16)])
+    kind, k = view.rstrip("0123456789"), int(view.lstrip("abcdefghijklmnopqrstuvwxyz"))
+    return np.random.default_rng([seed, k, int(sha256[:8], 16)] + ([1] if kind == "hist" else []))
 
 
 def image_table(data: dict[str, Any], config: TrainConfig) -> pd.DataFrame:
@@ -165,18 +197,37 @@ def build_table(config: TrainConfig, settings: Settings, show: bool) -> tuple[Pa
             extractor, images[:n_train], shas[:n_train], f"aug{k}", config, settings, show=show
         )
         views[f"aug{k}"] = (f, o)  # owners index the train rows, which come first in the table
+    fake = np.flatnonzero(data["train"].rows["label"].to_numpy() != config.data.real_class)
+    for k in range(1, config.probe.history_views + 1):  # generated training images only
+        f, o = cached_features(
+            extractor,
+            [images[i] for i in fake],
+            [shas[i] for i in fake],
+            f"hist{k}",
+            config,
+            settings,
+            show=show,
+        )
+        views[f"hist{k}"] = (f, fake[o])
     recipe = Recipe(
         columns=np.arange(views["clean"][0].shape[1]),
         alpha=config.probe.alpha,
         aggregate=config.input.aggregate,
         top_k=config.input.top_k,
         target_fpr=config.target_fpr,
+        threshold_by=config.probe.threshold_by,
+        min_source=config.probe.min_source,
     )
     return PatchTable(image_table(data, config), views, recipe), data
 
 
 def train_views(config: TrainConfig) -> tuple[str, ...]:
-    return ("clean", *(f"aug{k}" for k in range(1, config.probe.aug_views + 1)))
+    p = config.probe
+    return (
+        "clean",
+        *(f"aug{k}" for k in range(1, p.aug_views + 1)),
+        *(f"hist{k}" for k in range(1, p.history_views + 1)),
+    )
 
 
 def fit_run(config: TrainConfig, *, show: bool = True, settings: Settings | None = None) -> Path:
@@ -232,6 +283,7 @@ def _summary(config, data, metrics, threshold, minutes, run_id, stats) -> dict[s
         "class_names": data["class_names"],
         "threshold": float(threshold),
         "target_fpr": config.target_fpr,
+        "threshold_by": config.probe.threshold_by,
         "best_epoch": 0,
         "epochs_run": 0,
         "train_minutes": round(minutes, 2),

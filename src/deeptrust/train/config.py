@@ -22,6 +22,9 @@ class ModelConfig(_Strict):
     # Tapped-feature families (efficientnet_lite0_taps): which layers, and their squares too.
     taps: tuple[str, ...] = ()
     squares: bool = True
+    # What the frozen backbone sees: the image ("rgb") and/or its NPR residual ("npr", x − up(down(x)));
+    # each input is one more backbone pass and one more block of features.
+    inputs: tuple[Literal["rgb", "npr"], ...] = ("rgb",)
 
 
 class DataSourceConfig(_Strict):
@@ -106,6 +109,19 @@ class ProbeConfig(_Strict):
     aug_views: int = Field(1, ge=0)  # augmented copies of each training image (resize/JPEG), besides it
     by: Literal["source", "generator"] = "source"  # the groups each weighing the same in the fit
     min_group: int = Field(20, ge=1)  # generator groups smaller than this stay with their source
+    # Copies of each *generated* training image given a simulated web history — maybe downscaled, JPEG
+    # at a shifted 8×8 grid, then re-encoded as the data was (history_final) — so that a prior
+    # compression, which most real photos carry and most generated PNGs lack, is no tell. Reals stay.
+    # How the threshold meets target_fpr on validation: "pooled" over all real images, or "source":
+    # on every real source with at least min_source validation images too (the strictest threshold),
+    # so no one photo collection carries the false positives.
+    threshold_by: Literal["pooled", "source"] = "pooled"
+    min_source: int = Field(30, ge=1)
+    history_views: int = Field(0, ge=0)
+    history_resize_p: float = Field(0.5, ge=0, le=1)
+    history_scale: tuple[float, float] = (0.5, 1.0)  # downscale factor range
+    history_jpeg: tuple[int, int] = (60, 95)  # quality of the earlier compression
+    history_final: int | None = 90  # quality of the last re-encoding (multigen's q90); None: none
 
 
 class TrainConfig(_Strict):

@@ -265,7 +265,7 @@ def save_checkpoint(
 def build_model(config: TrainConfig, num_classes: int, *, pretrained: bool | None = None) -> Classifier:
     extra: dict[str, object] = {} if config.model.dropout is None else {"dropout": config.model.dropout}
     if config.model.family.endswith("_taps"):
-        extra |= {"taps": config.model.taps, "squares": config.model.squares}
+        extra |= {"taps": config.model.taps, "squares": config.model.squares, "inputs": config.model.inputs}
     use_pretrained = config.model.pretrained if pretrained is None else pretrained
     return create_model(config.model.family, num_classes=num_classes, pretrained=use_pretrained, **extra)
 

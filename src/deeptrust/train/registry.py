@@ -167,16 +167,22 @@ def efficientnet_lite2(*, num_classes: int, pretrained: bool = True, dropout: fl
 # -- linear probes on frozen tapped features (deeptrust.probe): the head is fitted, not trained here.
 @register_model
 def efficientnet_lite0_taps(
-    *, num_classes: int, pretrained: bool = True, taps: tuple[str, ...] = (), squares: bool = True
+    *,
+    num_classes: int,
+    pretrained: bool = True,
+    taps: tuple[str, ...] = (),
+    squares: bool = True,
+    inputs: tuple[str, ...] = ("rgb",),
 ) -> Classifier:
-    """Frozen ImageNet Lite0; features: the ``taps`` layers' activations and squares, pooled."""
+    """Frozen ImageNet Lite0; features: the ``taps`` layers' activations and squares, pooled, of the
+    image and/or its NPR residual (``inputs``)."""
     from deeptrust.probe.features import ALL_TAPS, LiteTaps, tap_channels
 
     taps = tuple(taps) or ALL_TAPS
     base = _efficientnet_lite(0, num_classes, pretrained, 0.0)
     net = base.features.net
-    features = LiteTaps(net, taps, squares=squares)
-    width = sum(tap_channels(taps).values()) * (2 if squares else 1)
+    features = LiteTaps(net, taps, squares=squares, inputs=inputs)
+    width = sum(tap_channels(taps).values()) * (2 if squares else 1) * len(features.inputs)
     return Classifier(features, width, num_classes, 0.0)
 
 
