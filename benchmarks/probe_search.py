@@ -3,7 +3,9 @@
     .venv/bin/python benchmarks/probe_search.py configs/photos-multigen.yaml \
         '[{"views": ["clean"]}, {"alpha": 1.0}, {"squares": false, "views": ["clean"]}]'
 
-Each candidate is JSON: ``taps`` (default all), ``squares`` (true), ``alpha`` (0.1), ``agg``
+An optional third argument overrides the config (dotted keys as ``deeptrust train --set``), e.g.
+``'{"model.inputs": ["rgb", "npr"]}'`` or ``'{"probe.history_views": 1}'`` (features computed and cached
+for what the candidates then select). Each candidate is JSON: ``taps`` (default all), ``squares`` (true), ``alpha`` (0.1), ``agg``
 (mean|geomean|top_k) and ``k``, ``inputs`` (of the config's ``model.inputs``: rgb, npr),
 ``target_fpr`` and ``threshold_by`` (pooled|source: every real source of 30+ validation
 images held to the target too), ``by`` (source|generator), ``views`` (training views, default clean +
@@ -38,7 +40,7 @@ def columns(
 
 
 def main() -> None:
-    config = load_config(sys.argv[1])
+    config = load_config(sys.argv[1], **(json.loads(sys.argv[3]) if len(sys.argv) > 3 else {}))
     table, _ = build_table(config, get_settings(), show=False)
     for c in json.loads(sys.argv[2]):
         started = time.perf_counter()

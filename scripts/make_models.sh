@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Rebuild the shipped models from ../shared/datasets with the project's own pipeline.
-#   bash scripts/make_models.sh photos     # photos 2.0, its protocol tables and test figures (~25 min)
+#   bash scripts/make_models.sh photos     # photos 2.1, its protocol tables and test figures (~25 min)
 #   bash scripts/make_models.sh photos_1_0 # the 1.0 baseline + its thumbnail control (~20 min)
 #   bash scripts/make_models.sh cifake     # ≤ 60 min on 2 CPU cores
 set -euo pipefail
@@ -9,9 +9,9 @@ DT=${DT:-.venv/bin/deeptrust}
 DATA=${DATA:-../shared/datasets}
 
 photos() {
-  # photos 2.0: the probe recipe on multigen + sd-vs-photos (~5 min on 2 CPU cores, features cached).
+  # photos 2.1: the probe recipe on multigen + sd-vs-photos (~5 min on 2 CPU cores, features cached).
   $DT train --config configs/photos.yaml
-  $DT export --run .deeptrust/runs/photos --out models/photos --version 2.0.0 --int8 \
+  $DT export --run .deeptrust/runs/photos --out models/photos --version 2.1.0 --int8 \
     --description "$(cat models/photos.description)"
   $DT evaluate --model photos --data "$DATA/multigen.tar.gz" --split val --json .deeptrust/photos-val.json
   $DT evaluate --protocol leave-one-out --config configs/photos.yaml --json .deeptrust/photos-loo.json \
