@@ -4,12 +4,13 @@
         '[{"views": ["clean"]}, {"alpha": 1.0}, {"squares": false, "views": ["clean"]}]'
 
 An optional third argument overrides the config (dotted keys as ``deeptrust train --set``), e.g.
-``'{"model.inputs": ["rgb", "npr"]}'`` or ``'{"probe.history_views": 1}'`` (features computed and cached
-for what the candidates then select). Each candidate is JSON: ``taps`` (default all), ``squares`` (true), ``alpha`` (0.1), ``agg``
-(mean|geomean|top_k) and ``k``, ``inputs`` (of the config's ``model.inputs``: rgb, npr),
-``target_fpr`` and ``threshold_by`` (pooled|source: every real source of 30+ validation
-images held to the target too), ``by`` (source|generator), ``views`` (training views, default clean +
-aug1), ``show`` (print the per-group table). Prints the protocol's summary per candidate.
+``'{"model.inputs": ["rgb", "npr"]}'`` or ``'{"probe.history_views": 1}'`` (features computed and
+cached for what the candidates then select). Each candidate is JSON: ``taps`` (default all),
+``squares`` (true), ``alpha`` (0.1), ``agg`` (mean|geomean|top_k) and ``k``, ``inputs`` (of the
+config's ``model.inputs``: rgb, npr), ``target_fpr`` and ``threshold_by`` (pooled|source: every real
+source of 30+ validation images held to the target too), ``by`` (source|generator), ``views``
+(training views, default clean + aug1, + hist1 with history views), ``show`` (print the per-group
+table). Prints the protocol's summary per candidate.
 """
 
 from __future__ import annotations
