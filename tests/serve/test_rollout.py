@@ -231,3 +231,29 @@ def test_promote_moves_the_registry_champion_alias(isolated_home, migrated_store
         assert body["champion"]["version"] == "2.0.0" and body["last"]["outcome"] == "promoted"
         assert resolve_reference("tiny").version == gated  # the champion alias moved
         assert client.app.state.service.holder.source == "tiny"  # serves the alias: a restart agrees
+
+
+def test_a_shadow_lane_that_cannot_load_its_model_is_a_clear_problem(tmp_path):
+    from deeptrust.settings import BUNDLED_MODELS
+
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "card.json").write_text((BUNDLED_MODELS / "photos-1.0" / "card.json").read_text())
+    (broken / "model.onnx").write_bytes(b"not an onnx file")  # the card reads; the lane's model does not
+    with TestClient(create_app(make_settings(local_admin=True, reload_allow_dirs=[tmp_path]))) as client:
+        r = client.post("/v1/rollout", json=start_body(str(broken), mode="shadow", share=1.0))
+        assert r.status_code == 422 and r.json()["type"].endswith("model-load-failed"), r.json()
+        assert "the shadow lane could not load photos-1.0 1.0.0" in r.json()["detail"]
+        assert client.get("/v1/rollout").json()["state"] == "idle"
+        assert predict(client, 1)["model"]["name"] == "cifake"  # the champion goes on alone
+
+
+def test_the_status_shows_the_shadow_lane_process(admin):
+    body = start(admin, mode="shadow", share=1.0).json()
+    lane = admin.get("/v1/rollout").json()["shadow_lane"]
+    assert lane["up"] and lane["pid"] > 0 and lane["restarts"] == 0 and lane["priority"] == "SCHED_IDLE"
+    assert body["rollout"]["mode"] == "shadow"
+    mv = {"model": "photos-1.0", "version": "1.0.0"}
+    assert sample(admin, "deeptrust_shadow_lane_up", **mv) == 1
+    admin.post("/v1/rollout/abort")
+    assert sample(admin, "deeptrust_shadow_lane_up", **mv) == 0

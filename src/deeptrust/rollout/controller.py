@@ -37,12 +37,12 @@ from deeptrust.rollout.errors import (
 )
 from deeptrust.rollout.metrics import RolloutMetrics
 from deeptrust.rollout.quality import QualityLoop
-from deeptrust.rollout.run import Run, answer_latency_s, count, is_ai, mv, named
-from deeptrust.rollout.shadow import ShadowLane
+from deeptrust.rollout.run import LaneModel, Run, answer_latency_s, count, is_ai, mv, named
+from deeptrust.rollout.shadow import LaneStartError, ShadowLane
 from deeptrust.rollout.shared import Event, SharedRollout
 from deeptrust.rollout.state import Ended, Mode, RolloutState, Thresholds, check_mode, check_share
 from deeptrust.rollout.window import VersionWindows
-from deeptrust.serve.runtime import ModelRuntime
+from deeptrust.serve.runtime import Decoded, ModelRuntime
 from deeptrust.serve.service import Service
 from deeptrust.serve.workers import follow
 
@@ -156,7 +156,13 @@ class Rollout:
         }
         if run is not None:
             body["window"] = None if reading is None else vars(reading)
-            body["shadow_scored"] = run.lane.done if run.lane else 0
+            lane = run.lane
+            body["shadow_scored"] = lane.done if lane else 0
+            if lane is not None:
+                body["shadow_lane"] = {
+                    "pid": lane.pid, "up": lane.up, "priority": lane.priority, "restarts": lane.restarts,
+                    "waiting": lane.waiting,
+                }  # fmt: skip
         return body
 
     def default_thresholds(self) -> Thresholds:
@@ -209,8 +215,7 @@ class Rollout:
         return str(resolution.name)
 
     def _load(self, target: str, mode: Mode, share: float, limits: Thresholds) -> Run:
-        """Load and warm the models (in a thread): the lane's on one ONNX Runtime thread."""
-        one_thread = self.settings.model_copy(update={"intra_op_threads": 1})
+        """Load and warm the models (in a thread); the lane's runs in a process of its own."""
         champion = self.service.holder
         try:
             canary = None
@@ -220,10 +225,10 @@ class Rollout:
                     on_outcome=lambda ok: self._on_canary_outcome(canary, ok),
                 )  # fmt: skip
                 canary.warm_up()
-                lane_model = ModelRuntime(champion.source, one_thread)  # re-scores canary images
+                current = champion.current  # the lane re-scores canary images with the champion
+                lane_model = LaneModel(current.resolution, current.card)
             else:
-                lane_model = ModelRuntime(target, one_thread)
-            lane_model.warm_up()
+                lane_model = LaneModel.load(target, self.settings)
         except Exception as exc:
             log.exception("challenger failed to load", extra={"model": target})
             raise ChallengerLoadError(
@@ -235,16 +240,38 @@ class Rollout:
             mode=mode, share=share, reference=target, challenger=challenger,
             champion=champion.current.info, thresholds=limits,
         )  # fmt: skip
-        return Run(state, lane_model=lane_model, canary=canary)
+        run = Run(state, lane_model=lane_model, canary=canary)
+        run.lane = self._start_lane(run)
+        return run
 
-    def _begin(self, run: Run) -> None:
-        s, labels = self.settings, mv(run.state.challenger)
-        run.lane = ShadowLane(
+    def _start_lane(self, run: Run) -> ShadowLane:
+        """The shadow lane's process, its model loaded (ChallengerLoadError if it does not load)."""
+        s, m, labels = self.settings, self.metrics, mv(run.state.challenger)
+        lane = ShadowLane(
+            run.lane_model.resolution.path,
             cpu_share=s.rollout_shadow_cpu_share,
             max_queue=s.rollout_shadow_queue,
-            on_skip=lambda reason: self.metrics.shadow_skipped.labels(**labels, reason=reason).inc(),
-            name=run.state.challenger["name"],
+            on_skip=lambda reason: m.shadow_skipped.labels(**labels, reason=reason).inc(),
+            on_up=lambda up: m.lane_up.labels(**labels).set(1 if up else 0),
+            on_restart=lambda: m.lane_restarts.labels(**labels).inc(),
+            name=run.lane_model.info["name"],
+            max_pixels=s.max_image_pixels,
+            log_level=s.log_level,
         )
+        m.lane_restarts.labels(**labels)  # the series exists from the start, at 0
+        try:
+            return lane.start()
+        except LaneStartError as exc:
+            log.error(
+                "the shadow lane could not start", extra={"model": run.lane_model.info, "error": str(exc)}
+            )
+            raise ChallengerLoadError(
+                f"the shadow lane could not load {named(run.lane_model.info)} ({exc}); the champion goes on "
+                "alone and the server log has the details"
+            ) from exc
+
+    def _begin(self, run: Run) -> None:
+        labels = mv(run.state.challenger)
         self._reading = None
         self.run = run
         mode = run.state.mode.value
@@ -285,7 +312,9 @@ class Rollout:
             self.metrics.errors.labels(**mv(canary.info), role="canary").inc()
 
     # -- every answer --
-    def on_answer(self, caller: Any, data: bytes, result: dict[str, Any]) -> None:
+    def on_answer(
+        self, caller: Any, data: bytes, result: dict[str, Any], decoded: Decoded | None = None
+    ) -> None:
         self.ensure_watching()
         run = self.run
         role = "canary" if isinstance(result, CanaryAnswer) else "champion"
@@ -302,7 +331,8 @@ class Rollout:
         shadow = run.state.mode is Mode.SHADOW
         if (shadow and random.random() < run.state.share) or (not shadow and role == "canary"):
             assert run.lane is not None
-            run.lane.offer(functools.partial(run.shadow_score, self.metrics, data, result))
+            scored = functools.partial(run.on_shadow_scored, self.metrics, is_ai(result))
+            run.lane.offer(run.lane_model.payload(decoded, data), scored)
 
     # -- several workers --
     async def _follow_shared(self) -> None:

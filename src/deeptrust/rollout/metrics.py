@@ -68,8 +68,17 @@ class RolloutMetrics:
         )
         self.shadow_skipped = Counter(
             "deeptrust_shadow_skipped_total",
-            "Sampled images the shadow lane did not score, by reason (cpu_budget, queue_full).",
+            "Sampled images the shadow lane did not score, by reason (cpu_budget, queue_full, lane_down).",
             [*MV, "reason"], registry=r,
+        )  # fmt: skip
+        self.lane_up = Gauge(
+            "deeptrust_shadow_lane_up",
+            "1 while the shadow lane's process runs its model (in every worker); 0 while it restarts.",
+            MV, multiprocess_mode="livemin", registry=r,
+        )  # fmt: skip
+        self.lane_restarts = Counter(
+            "deeptrust_shadow_lane_restarts_total",
+            "Times the shadow lane's process ended unasked and was started again.", MV, registry=r,
         )  # fmt: skip
         # What the abort policy judges, over its window (absent before the first judgement).
         self.window_error_rate = Gauge(

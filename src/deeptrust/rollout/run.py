@@ -3,16 +3,21 @@ per-version metrics. The controller (controller.py) owns when a run starts and e
 
 from __future__ import annotations
 
-import time
+from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
+from deeptrust.card import CARD_FILE, ModelCard, load_card
+from deeptrust.registry import Resolution, resolve_reference
 from deeptrust.rollout.canary import CanaryRuntime
 from deeptrust.rollout.metrics import RolloutMetrics
 from deeptrust.rollout.policy import Reading
 from deeptrust.rollout.shadow import ShadowLane
 from deeptrust.rollout.state import Mode, RolloutState
 from deeptrust.rollout.window import Window
-from deeptrust.serve.runtime import ModelRuntime
+from deeptrust.serve.runtime import Decoded
+from deeptrust.settings import Settings
 
 LATENCY_PARTS = ("decode", "preprocess", "queue_and_inference")
 
@@ -28,10 +33,38 @@ def is_ai(result: dict[str, Any]) -> bool:
     return bool(result["p_ai"] >= result["threshold"])
 
 
+@dataclass(frozen=True)
+class LaneModel:
+    """The model the shadow lane's process runs, as the server knows it: where it is and its card (the
+    server holds no ONNX session of it)."""
+
+    resolution: Resolution
+    card: ModelCard
+
+    @classmethod
+    def load(cls, reference: str, settings: Settings) -> LaneModel:
+        resolution = resolve_reference(reference, settings=settings)
+        path = resolution.path
+        if path.suffix == ".onnx" and (path.parent / CARD_FILE).exists():
+            path = path.parent / CARD_FILE  # as Detector.load: the card beside the file, else inside it
+        return cls(resolution, load_card(path))
+
+    @property
+    def info(self) -> dict[str, str]:
+        return {"name": self.card.name, "version": self.card.version}
+
+    def payload(self, decoded: Decoded | None, data: bytes) -> np.ndarray | bytes:
+        """What the lane needs to score an answered upload: the crops already made for the answer when
+        both cards preprocess alike (no second decode), else the bytes."""
+        if decoded is not None and decoded.runtime.card.preprocessing == self.card.preprocessing:
+            return decoded.crops
+        return data
+
+
 class Run:
     """What one running rollout holds: its state, models, lane and windows."""
 
-    def __init__(self, state: RolloutState, *, lane_model: ModelRuntime, canary: CanaryRuntime | None):
+    def __init__(self, state: RolloutState, *, lane_model: LaneModel, canary: CanaryRuntime | None):
         self.state, self.lane_model, self.canary = state, lane_model, canary
         self.challenger = canary or lane_model  # in shadow mode the lane runs the challenger
         horizon = state.thresholds.window_s
@@ -39,24 +72,26 @@ class Run:
         self.disagreement, self.champion_latency = Window(horizon), Window(horizon)
         self.lane: ShadowLane | None = None
 
-    def shadow_score(self, metrics: RolloutMetrics, data: bytes, answered: dict[str, Any]) -> None:
-        """On the lane's thread: score with the other model and compare with what was answered."""
+    def on_shadow_scored(
+        self,
+        metrics: RolloutMetrics,
+        answered_ai: bool,
+        result: dict[str, Any] | None,
+        error: str,
+        elapsed: float,
+    ) -> None:
+        """On the lane's supervisor thread: what the other model said, compared with what was answered."""
         model = self.lane_model
-        started = time.perf_counter()
-        try:
-            decoded = model.decode(data)
-            result = model.result(model.predict([decoded])[0])
-        except Exception:
+        if result is None:
             metrics.errors.labels(**mv(model.info), role="shadow").inc()
             if self.state.mode is Mode.SHADOW:
                 self.attempts.add(1.0)
             return
-        elapsed = time.perf_counter() - started
         if self.state.mode is Mode.SHADOW:  # the challenger's own figures; a canary's come from its answers
             self.attempts.add(0.0)
             self.latency.add(elapsed)
         count(metrics, model.info, "shadow", result, elapsed)
-        disagree = is_ai(result) != is_ai(answered)
+        disagree = is_ai(result) != answered_ai
         labels = mv(self.state.challenger)
         metrics.compared.labels(**labels).inc()
         if disagree:

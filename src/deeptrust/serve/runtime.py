@@ -147,14 +147,19 @@ class ModelRuntime:
         return int(masked.argmax())
 
     def result(self, probs: np.ndarray) -> dict[str, Any]:
-        card = self.card
-        return {
-            "label": self.detector.label_for(probs),
-            "p_ai": float(1.0 - probs[card.real_index]),
-            "threshold": card.threshold,
-            "scores": {c: float(p) for c, p in zip(card.class_names, probs, strict=True)},
-            "model": self.info,
-        }
+        return result_of(self.detector, probs)
+
+
+def result_of(detector: Detector, probs: np.ndarray) -> dict[str, Any]:
+    """One image's probabilities → the answer's model fields (the rollout's shadow lane process too)."""
+    card = detector.card
+    return {
+        "label": detector.label_for(probs),
+        "p_ai": float(1.0 - probs[card.real_index]),
+        "threshold": card.threshold,
+        "scores": {c: float(p) for c, p in zip(card.class_names, probs, strict=True)},
+        "model": {"name": card.name, "version": card.version},
+    }
 
 
 EXPLAIN_MAX_PATCHES = 64  # a heatmap tiles up to 64 patches (1024² at 128 px), then samples a grid

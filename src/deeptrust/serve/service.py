@@ -20,7 +20,7 @@ from deeptrust.serve.auth import JwtVerifier, KeyStore, Principal
 from deeptrust.serve.batching import MicroBatcher
 from deeptrust.serve.metrics import Metrics
 from deeptrust.serve.ratelimit import RateLimiter, RedisRateLimiter, create_rate_limiter
-from deeptrust.serve.runtime import ModelHolder, ModelRuntime, predict_grouped
+from deeptrust.serve.runtime import Decoded, ModelHolder, ModelRuntime, predict_grouped
 from deeptrust.serve.workers import Published, SharedModel, follow
 from deeptrust.settings import Settings
 
@@ -59,8 +59,9 @@ class Service:
     started: bool = False
     in_flight: int = 0  # images admitted and not yet answered (decoding, queued or being predicted)
     extras: dict[str, Any] = field(default_factory=dict)  # other concerns (feedback store…) hang here
-    # Hooks: after each answered prediction (caller, image bytes, result) and at shutdown.
-    after_predict_hooks: list[Callable[[Principal, bytes, dict[str, Any]], None]] = field(
+    # Hooks: after each answered prediction (caller, image bytes, result, the decoded upload: its crops
+    # spare the rollout's shadow lane a second decode) and at shutdown.
+    after_predict_hooks: list[Callable[[Principal, bytes, dict[str, Any], Decoded], None]] = field(
         default_factory=list
     )
     on_stop: list[Callable[[], None]] = field(default_factory=list)
@@ -111,11 +112,11 @@ class Service:
             self.in_flight -= n
             self.metrics.on_admission(self.in_flight, self.admission_limit)
 
-    def after_predict(self, caller: Principal, data: bytes, result: dict[str, Any]) -> None:
+    def after_predict(self, caller: Principal, data: bytes, result: dict[str, Any], decoded: Decoded) -> None:
         self.metrics.on_after_predict(result["label"], result["p_ai"])
         self.metrics.on_evidence(result)
         for hook in self.after_predict_hooks:
-            hook(caller, data, result)
+            hook(caller, data, result, decoded)
 
     def observe(self, decoded: Any, data: bytes, result: dict[str, Any]) -> None:
         for observer in self.observers:

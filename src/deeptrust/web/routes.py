@@ -101,7 +101,7 @@ def _queue_borderline(service: Service, store: FeedbackStore, writer: BoundedWri
             service.metrics.review_dropped.labels("error").inc()
             log.exception("could not queue a borderline image for review")
 
-    def hook(caller: Principal, data: bytes, result: dict[str, Any]) -> None:
+    def hook(caller: Principal, data: bytes, result: dict[str, Any], decoded: object = None) -> None:
         if band > 0 and is_borderline(result["p_ai"], result["threshold"], band):
             writer.offer(functools.partial(add, caller, data, dict(result)), len(data))
 

@@ -51,7 +51,7 @@ async def explain(request: Request, service: ServiceDep, caller: Caller, upload:
             decoded.image = None  # the full-size copy goes now, not when the response is sent
     result = runtime.result(probs)
     result |= evidence_fields(result["p_ai"], result["threshold"], decoded.evidence)
-    service.after_predict(caller, data, result)
+    service.after_predict(caller, data, result, decoded)
     if wants_png(request):
         headers = {"X-Deeptrust-Label": result["label"], "X-Deeptrust-P-AI": f"{result['p_ai']:.6f}"}
         headers["X-Deeptrust-Verdict"] = result["verdict"]["label"]

@@ -68,7 +68,7 @@ async def score(service: Service, decoded: Decoded, caller: Principal, data: byt
         "bytes": decoded.bytes,
     }
     result["timings_ms"] = decoded.timings_ms | {"queue_and_inference": (time.perf_counter() - started) * 1e3}
-    service.after_predict(caller, data, result)  # with timings: the rollout's per-version latency
+    service.after_predict(caller, data, result, decoded)  # with timings: the rollout's per-version latency
     return result
 
 
