@@ -8,7 +8,8 @@ benchmarks/serve.py). Rounds alternate "champion alone" and "challenger in shado
 answered request handed to the shadow lane), in ABBA order so that the VM's drift over the run hits
 both alike (``--rounds`` even); the
 latencies of each phase are pooled and the p95s compared. From ``/metrics`` it reads, per shadow phase,
-how many images the lane scored and skipped (CPU budget, full queue), and the server's CPU time; drift
+how many images the lane scored and skipped (CPU budget, full queue, lane down), and the CPU time of the
+server process and of its shadow lane process; drift
 monitoring and evidence are off in both phases (``--env DEEPTRUST_EVIDENCE=true`` turns it on). Target:
 shadow p95 ≤ 1.10 × the champion's alone. The load generator shares the cores with the server.
 """
@@ -19,6 +20,7 @@ import argparse
 import asyncio
 import json
 import os
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -46,8 +48,18 @@ def scrape(url: str) -> dict[str, float]:
 
 
 def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
+    """CPU seconds of one process (utime + stime); the shadow lane's process is counted apart."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except FileNotFoundError:  # a child that ended between the listing and the read
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def children_cpu_seconds(pid: int) -> float:
+    """CPU seconds of the server's child processes (its shadow lane, started and ended with a rollout)."""
+    children = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout.split()
+    return sum(cpu_seconds(int(child)) for child in children)
 
 
 def summary(latencies: list[float]) -> dict[str, float]:
@@ -60,20 +72,22 @@ def run_phase(url: str, port: int, pid: int, requests: list[bytes], args, k: int
     if phase == "shadow":
         body = {"model": args.challenger, "mode": "shadow", "share": 1.0}
         httpx.post(url + "/v1/rollout", json=body, timeout=120).raise_for_status()
-    before, cpu0 = scrape(url), cpu_seconds(pid)
+    # The lane's process lives from the start to the abort: read before and after the phase, while it runs.
+    before, cpu0, lane0 = scrape(url), cpu_seconds(pid), children_cpu_seconds(pid)
     res = asyncio.run(run_open_loop("127.0.0.1", port, requests, rate=args.rate, seconds=args.seconds))
     time.sleep(0.5)  # the lane finishes what it holds
-    after, cpu1 = scrape(url), cpu_seconds(pid)
+    after, cpu1, lane1 = scrape(url), cpu_seconds(pid), children_cpu_seconds(pid)
     if phase == "shadow":
         httpx.post(url + "/v1/rollout/abort", timeout=60).raise_for_status()
     row = {"round": k, "phase": phase, **res.summary(), "server_cpu_cores": (cpu1 - cpu0) / res.seconds}
+    row["lane_cpu_cores"] = (lane1 - lane0) / res.seconds  # the shadow lane's process (0 alone)
     for name in ("deeptrust_rollout_compared_total", "deeptrust_shadow_skipped_total"):
         row[name] = after[name] - before[name]
     print(
         f"round {k} {phase:6s}: p50 {row['p50_ms']:.1f} p95 {row['p95_ms']:.1f} p99 {row['p99_ms']:.1f} ms, "
         f"{row['achieved_rps']:.1f} RPS, errors {row['errors']}, server CPU {row['server_cpu_cores']:.2f} "
-        f"cores, shadow scored {row['deeptrust_rollout_compared_total']:.0f}, skipped "
-        f"{row['deeptrust_shadow_skipped_total']:.0f}",
+        f"+ lane {row['lane_cpu_cores']:.2f} cores, shadow scored "
+        f"{row['deeptrust_rollout_compared_total']:.0f}, skipped {row['deeptrust_shadow_skipped_total']:.0f}",
         flush=True,
     )
     return row, res
@@ -88,9 +102,19 @@ def report(args, env: dict, load: tuple, phases: dict, rounds: list[dict]) -> di
         print(
             f"{name}: p50 {s['p50_ms']:.1f} p95 {s['p95_ms']:.1f} p99 {s['p99_ms']:.1f} ms ({s['n']} answers)"
         )
+    coverage = scored / shadow["n"]  # share 1.0: every answer of the shadow phases was sampled
+    cpu = {
+        phase: {
+            key: [min(vals), max(vals)]
+            for key in ("server_cpu_cores", "lane_cpu_cores")
+            if (vals := [r[key] for r in rounds if r["phase"] == phase])
+        }
+        for phase in ("alone", "shadow")
+    }
     print(
         f"p95 ratio {ratio:.3f} (target <= 1.10: {'met' if ratio <= 1.10 else 'missed'}); shadow scored "
-        f"{scored:.0f} of {scored + skipped:.0f} sampled ({skipped:.0f} skipped); load average at start "
+        f"{scored:.0f} of {scored + skipped:.0f} sampled ({skipped:.0f} skipped), {coverage:.1%} of the "
+        f"{shadow['n']} answers; CPU (cores, min-max per phase) {cpu}; load average at start "
         f"{load[0]:.2f}, at end {os.getloadavg()[0]:.2f}"
     )
     return {
@@ -103,7 +127,9 @@ def report(args, env: dict, load: tuple, phases: dict, rounds: list[dict]) -> di
         "load_average_start": load,
         "load_average_end": os.getloadavg(),
         "alone": alone | {"errors": phases["alone"]["errors"]},
-        "shadow": shadow | {"errors": phases["shadow"]["errors"], "scored": scored, "skipped": skipped},
+        "shadow": shadow
+        | {"errors": phases["shadow"]["errors"], "scored": scored, "skipped": skipped, "coverage": coverage},
+        "cpu_cores": cpu,
         "p95_ratio": ratio,
         "rounds": rounds,
     }

@@ -107,7 +107,9 @@ class Settings(BaseSettings):
     hash_max_distance: int = Field(default=31, ge=0, le=256)  # PDQ bits that may differ in a match
     hash_refresh_s: float = Field(default=10.0, gt=0)  # how often a server checks the lists for changes
     # -- rollout: a challenger in shadow or canary mode (deeptrust.rollout, `deeptrust rollout`) --
-    rollout_shadow_cpu_share: float = Field(default=0.5, gt=0, le=1)  # of one core, for off-path scoring
+    # CPU the shadow lane's process may spend, in cores (it runs one thread at SCHED_IDLE: only CPU that no
+    # other thread wants; 1.0 lets it use all of that, so share 1.0 scores nearly every request).
+    rollout_shadow_cpu_share: float = Field(default=1.0, gt=0, le=1)
     rollout_shadow_queue: int = Field(default=16, ge=1)  # images waiting for the shadow lane; more: skipped
     # Automatic abort of a canary: judged over the window once min_requests canary answers are in it.
     rollout_window_s: float = Field(default=60.0, gt=0)

@@ -144,6 +144,19 @@ def test_a_full_queue_drops_without_blocking():
     assert time.perf_counter() - started < 5
 
 
+def test_jobs_are_skipped_once_the_lane_spent_its_cpu_budget():
+    lane, skipped, _ = new_lane(cpu_share=0.05, max_queue=64)  # 0.05 CPU s of burst, +0.05 per second
+    big = np.zeros((512, 3, 32, 32), np.float32)  # tens of ms of CPU per job
+    try:
+        for _ in range(40):
+            lane.offer(big, lambda *_: None)
+            time.sleep(0.02)
+        wait_for(lambda: lane.waiting == 0)
+    finally:
+        lane.close()
+    assert "cpu_budget" in skipped and lane.done < 40, (lane.done, skipped)
+
+
 def test_a_lane_that_dies_is_counted_and_started_again():
     lane, _, events = new_lane()
     try:

@@ -4,6 +4,7 @@ CLI: no failed request through start → promote, nor through start → automati
 from __future__ import annotations
 
 import itertools
+import os
 import threading
 import time
 
@@ -166,3 +167,16 @@ def test_every_worker_follows_the_rollout(server_factory, tmp_path):
     assert names == {"cifake"}
     text = httpx.get(server.url + "/metrics").text
     assert metric(text, "deeptrust_rollout_aborts_total", model="photos-1.0", reason="manual") == 1
+
+
+def test_the_shadow_lane_process_ends_with_the_server(server_factory):
+    server = server_factory(env={"DEEPTRUST_LOCAL_ADMIN": "true"}).wait_ready()
+    body = {"model": "photos-1.0", "mode": "shadow", "share": 1.0}
+    assert httpx.post(server.url + "/v1/rollout", json=body, timeout=60).status_code == 200
+    for i in range(4):
+        assert httpx.post(server.url + "/v1/predict", content=IMAGES[i], headers=JPEG).status_code == 200
+    lane = httpx.get(server.url + "/v1/rollout").json()["shadow_lane"]
+    assert lane["up"] and lane["priority"] == "SCHED_IDLE"
+    wait_for(lambda: httpx.get(server.url + "/v1/rollout").json()["shadow_scored"] == 4, 30)
+    assert server.stop() == 0  # SIGTERM: the server shuts down and takes its lane with it
+    wait_for(lambda: not os.path.exists(f"/proc/{lane['pid']}"), 10)
