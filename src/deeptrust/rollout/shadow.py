@@ -287,7 +287,7 @@ class ShadowLane:
             process.jobs.close()
         with self._lock:
             lost, self._pending = len(self._pending), {}
-        for _ in range(lost):
+        for _ in range(0 if self._closing.is_set() else lost):  # an ended rollout drops them uncounted
             self.on_skip("lane_down")
         if was_up:
             self.on_up(False)
