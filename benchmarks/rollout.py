@@ -44,6 +44,9 @@ def scrape(url: str) -> dict[str, float]:
         for s in family.samples:
             if s.name in wanted:
                 out[s.name] += s.value
+            if s.name == "deeptrust_shadow_skipped_total":  # and by reason
+                key = f"skipped_{s.labels['reason']}"
+                out[key] = out.get(key, 0.0) + s.value
     return out
 
 
@@ -83,11 +86,14 @@ def run_phase(url: str, port: int, pid: int, requests: list[bytes], args, k: int
     row["lane_cpu_cores"] = (lane1 - lane0) / res.seconds  # the shadow lane's process (0 alone)
     for name in ("deeptrust_rollout_compared_total", "deeptrust_shadow_skipped_total"):
         row[name] = after[name] - before[name]
+    for name in sorted(k for k in after if k.startswith("skipped_")):
+        row[name] = after[name] - before.get(name, 0.0)
     print(
         f"round {k} {phase:6s}: p50 {row['p50_ms']:.1f} p95 {row['p95_ms']:.1f} p99 {row['p99_ms']:.1f} ms, "
         f"{row['achieved_rps']:.1f} RPS, errors {row['errors']}, server CPU {row['server_cpu_cores']:.2f} "
         f"+ lane {row['lane_cpu_cores']:.2f} cores, shadow scored "
-        f"{row['deeptrust_rollout_compared_total']:.0f}, skipped {row['deeptrust_shadow_skipped_total']:.0f}",
+        f"{row['deeptrust_rollout_compared_total']:.0f}, skipped {row['deeptrust_shadow_skipped_total']:.0f} "
+        f"{ {k[8:]: round(v) for k, v in row.items() if k.startswith('skipped_') and v} }",
         flush=True,
     )
     return row, res
