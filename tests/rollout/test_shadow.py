@@ -171,17 +171,18 @@ def test_a_lane_that_dies_is_counted_and_started_again():
         assert said.results[0][1] is not None
     finally:
         lane.close()
-    assert not alive(lane.pid)
+    assert not alive(lane.pid) and events[-1] == "up=False"  # close ends the process and both threads
+    assert not lane._supervisor.is_alive() and not lane._feeder.is_alive()
 
 
-def test_offers_while_the_lane_is_down_are_skipped():
-    lane, skipped, _ = new_lane()
+def test_offers_while_the_lane_is_down_are_skipped(lane):
+    skipped: list[str] = []
+    lane.on_skip, lane.up = skipped.append, False  # as between a death and the restart
     try:
-        lane.up = False  # as between a death and the restart
         assert not lane.offer(jpeg(1), lambda *_: None)
-        assert skipped == ["lane_down"]
     finally:
-        lane.close()
+        lane.on_skip, lane.up = (lambda _: None), True
+    assert skipped == ["lane_down"]
 
 
 def test_a_model_that_does_not_load_is_a_clear_start_error(tmp_path):
@@ -221,11 +222,3 @@ def test_the_lane_dies_with_a_server_killed_outright():
     finally:
         if holder.poll() is None:
             holder.kill()
-
-
-def test_close_ends_the_process_and_threads():
-    lane, _, events = new_lane()
-    pid = lane.pid
-    lane.close()
-    assert not alive(pid) and events == ["up=True", "up=False"]
-    assert not lane._supervisor.is_alive() and not lane._feeder.is_alive()
