@@ -2,10 +2,8 @@
 
     python -m deeptrust.rollout.lane --model DIR_OR_ONNX --jobs-fd R --results-fd W
 
-Started by ``shadow.ShadowLane`` (never by hand): a thread reads jobs from the ``--jobs-fd`` pipe ahead of
-the model (a 1 MB job does not fit a pipe, so without it only one job would ever be waiting), the main
-thread scores what is waiting in micro-batches (up to ``--max-batch``) and writes the results to
-``--results-fd``. A job
+Started by ``shadow.ShadowLane`` (never by hand): it reads jobs from the ``--jobs-fd`` pipe, scores them in
+micro-batches of what is waiting (up to ``--max-batch``) and writes the results to ``--results-fd``. A job
 is either the champion's crops (float32, when both cards preprocess alike: nothing is decoded again) or the
 upload's bytes (decoded here). It runs as ``SCHED_IDLE`` (and ``nice 19``): Linux gives it a core only when
 no normal thread wants one, and a waking normal thread preempts it at once, so it takes idle CPU from the
@@ -23,10 +21,8 @@ import contextlib
 import ctypes
 import logging
 import os
-import queue
 import signal
 import sys
-import threading
 import time
 from multiprocessing.connection import Connection
 from typing import Any
@@ -34,7 +30,6 @@ from typing import Any
 import numpy as np
 
 log = logging.getLogger("deeptrust.rollout.lane")
-Job = tuple[int, str, Any]  # id, "crops" | "bytes", the crops (float32 array) or the upload
 PR_SET_PDEATHSIG = 1
 
 
@@ -64,38 +59,15 @@ def die_with_parent(parent: int) -> None:
         os._exit(0)
 
 
-def read_ahead(jobs: Connection, waiting: queue.Queue[Job | None]) -> None:
-    """On a thread: move jobs from the pipe into ``waiting`` while the model runs (ONNX Runtime releases
-    the GIL), so that what the server queued is here to batch; None once the pipe has ended."""
-    try:
-        while True:
-            waiting.put(
-                read_job(jobs)
-            )  # blocks while ``waiting`` is full: the pipe, then the server's queue fill
-    except (EOFError, OSError):
-        waiting.put(None)
-
-
-def next_batch(waiting: queue.Queue[Job | None], max_batch: int) -> list[Job] | None:
-    """The next job (waiting for it), then whatever else is already here, up to ``max_batch``; None at the
-    end (after the last jobs)."""
-    first = waiting.get()
-    if first is None:
-        return None
-    batch = [first]
-    while len(batch) < max_batch:
-        try:
-            job = waiting.get_nowait()
-        except queue.Empty:
-            break
-        if job is None:
-            waiting.put(None)  # the end: after this batch
-            break
-        batch.append(job)
+def receive(jobs: Connection, max_batch: int) -> list[tuple[int, str, Any]]:
+    """The next job (waiting for it), then whatever else is already waiting, up to ``max_batch``."""
+    batch = [read_job(jobs)]
+    while len(batch) < max_batch and jobs.poll(0):
+        batch.append(read_job(jobs))
     return batch
 
 
-def read_job(jobs: Connection) -> Job:
+def read_job(jobs: Connection) -> tuple[int, str, Any]:
     job_id, kind, shape = jobs.recv()
     if kind == "crops":
         crops = np.empty(shape, np.float32)
@@ -104,7 +76,7 @@ def read_job(jobs: Connection) -> Job:
     return job_id, kind, jobs.recv_bytes()
 
 
-def score(detector: Any, batch: list[Job]) -> list[tuple[int, dict[str, Any] | None, str]]:
+def score(detector: Any, batch: list[tuple[int, str, Any]]) -> list[tuple[int, dict[str, Any] | None, str]]:
     """(job id, result or None, error) per job: one ONNX call for every crop of the batch."""
     from deeptrust.serve.runtime import result_of
 
@@ -129,9 +101,11 @@ def score(detector: Any, batch: list[Job]) -> list[tuple[int, dict[str, Any] | N
 
 
 def serve(detector: Any, jobs: Connection, results: Connection, max_batch: int) -> None:
-    waiting: queue.Queue[Job | None] = queue.Queue(maxsize=2 * max_batch)
-    threading.Thread(target=read_ahead, args=(jobs, waiting), name="read-ahead", daemon=True).start()
-    while (batch := next_batch(waiting, max_batch)) is not None:
+    while True:
+        try:
+            batch = receive(jobs, max_batch)
+        except (EOFError, OSError):
+            return  # the server closed the pipe or died
         started, cpu = time.perf_counter(), time.process_time()
         scored = score(detector, batch)
         results.send(("scored", scored, time.perf_counter() - started, time.process_time() - cpu))
