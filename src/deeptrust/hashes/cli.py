@@ -1,4 +1,7 @@
-"""``deeptrust hashes import|export|list|match|hash|remove|sync-review``: the known-image lists.
+"""``deeptrust hashes add|import|export|list|match|hash|remove|sync-review``: the known-image lists.
+
+``add`` lists image files with the hashes of a few crops of each (crop variants); ``import`` takes bare
+hashes (a CSV), which get none. ``export`` and ``list`` show entries, never their variants.
 
 Reads DEEPTRUST_DATABASE_URL (default: SQLite under DEEPTRUST_HOME), the database the service reads.
 A running service notices changes within DEEPTRUST_HASH_REFRESH_S seconds.
@@ -60,6 +63,37 @@ def import_command(
     Console().print(f"Imported {n} hashes into list '{escape(list_name)}'.", soft_wrap=True)
 
 
+@app.command("add")
+def add_command(
+    images: Annotated[list[Path], typer.Argument(help="Image files confirmed as AI-generated or real.")],
+    list_name: Annotated[str, typer.Option("--list", help="The list to add them to, e.g. review.")],
+    label: Annotated[str, typer.Option(help="ai or real.")],
+    note: Annotated[str | None, typer.Option(help="Shown with every match.")] = None,
+) -> None:
+    """List images by their PDQ hash and their crop variants' (so cropped copies match too)."""
+    from deeptrust.hashes.errors import HashListError
+    from deeptrust.imageio import ImageError, open_image
+
+    failed = False
+    try:
+        with _open_store() as store:
+            for path in images:
+                try:
+                    image = open_image(path)
+                except (ImageError, OSError) as exc:
+                    Console(stderr=True).print(
+                        f"[red]{escape(str(path))}: {escape(str(exc))}[/red]", soft_wrap=True
+                    )
+                    failed = True
+                    continue
+                pdq, variants = store.add_image(image, label, list_name=list_name, note=note)
+                print(f"{pdq.hex} {label} +{len(variants)} crop variants {path}")
+    except HashListError as exc:
+        raise _fail(str(exc)) from None
+    if failed:
+        raise typer.Exit(code=2)
+
+
 @app.command("export")
 def export_command(
     out: Annotated[Path | None, typer.Option(help="CSV file to write (default: standard output).")] = None,
@@ -88,12 +122,11 @@ def list_command() -> None:
     with _open_store() as store:
         lists = store.lists()
     table = Table(title=f"Hash lists: {len(lists)}")
-    for column in ("list", "ai", "real", "updated (UTC)"):
-        table.add_column(column, justify="right" if column in ("ai", "real") else "left")
+    for column in ("list", "ai", "real", "with crop variants", "updated (UTC)"):
+        table.add_column(column, justify="left" if column in ("list", "updated (UTC)") else "right")
     for entry in lists:
-        table.add_row(
-            escape(entry["list"]), str(entry["ai"]), str(entry["real"]), str(entry["updated_at"] or "")
-        )
+        counts = (str(entry[k]) for k in ("ai", "real", "with_crops"))
+        table.add_row(escape(entry["list"]), *counts, str(entry["updated_at"] or ""))
     Console().print(table)
 
 
@@ -134,20 +167,26 @@ def match_command(
         matcher = HashMatcher(store, max_distance=distance)
         matcher.refresh(wait=True)
         table = Table(title=f"{len(images)} images against {matcher.size} listed hashes (≤ {distance} bits)")
-        for column in ("image", "pdq", "quality", "match", "distance", "list", "note"):
+        for column in ("image", "pdq", "quality", "match", "distance", "list", "through crop", "note"):
             table.add_column(column)
         for path in images:
             try:
                 pdq = hash_image(open_image(path))
             except (ImageError, OSError) as exc:
-                table.add_row(escape(str(path)), f"[red]{escape(str(exc))}[/red]", "", "", "", "", "")
+                table.add_row(escape(str(path)), f"[red]{escape(str(exc))}[/red]", *[""] * 6)
                 continue
             hit = matcher.lookup(pdq)
             row = [escape(str(path)), pdq.hex[:16] + "…", str(pdq.quality)]
             if hit is None:
-                row += ["none", "", "", ""]
+                row += ["none", "", "", "", ""]
             else:
-                row += [hit.label, str(hit.distance), escape(hit.list_name), escape(hit.note or "")]
+                row += [
+                    hit.label,
+                    str(hit.distance),
+                    escape(hit.list_name),
+                    hit.crop or "",
+                    escape(hit.note or ""),
+                ]
             table.add_row(*row)
     Console().print(table)
 

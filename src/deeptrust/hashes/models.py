@@ -4,13 +4,18 @@ A row belongs to a named list (``review``: what moderators confirmed in the revi
 name: an imported list) and says ``ai`` or ``real``. ``(list_name, pdq)`` is unique: importing or
 confirming the same hash again updates its label and note. ``updated_at`` lets every replica notice a
 change with one cheap query and reload its in-memory index.
+
+``crop_variants`` holds the hashes of a few crops of the image (``deeptrust.hashes.variants``) when the
+entry was added from the image itself (a moderator's decision, ``deeptrust hashes add``); imported rows have
+none. They are derived data: lists and exports show the entry, never its variants. The column is new in
+the crop-variant version; ``deeptrust.hashes._schema`` adds it to older databases.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import CheckConstraint, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import CheckConstraint, Index, Integer, LargeBinary, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from deeptrust.feedback.models import UTCDateTime, utcnow
@@ -36,6 +41,8 @@ class HashEntry(Base):
     source: Mapped[str] = mapped_column(String(16))  # import, review or manual
     added_by: Mapped[str | None] = mapped_column(String(200))
     review_item_id: Mapped[int | None] = mapped_column(Integer)  # the feedback item it came from
+    # 33 bytes per crop variant (code, 32-byte hash); None for bare hashes (CSV imports, older rows)
+    crop_variants: Mapped[bytes | None] = mapped_column(LargeBinary)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow, index=True)
 
@@ -55,5 +62,6 @@ class HashEntry(Base):
             "source": self.source,
             "added_by": self.added_by,
             "review_item_id": self.review_item_id,
+            "crop_variants": len(self.crop_variants or b"") // 33,
             "created_at": self.created_at.isoformat() if self.created_at else None,
         }

@@ -2,8 +2,10 @@
 
 The review route calls :func:`add_reviewed` right after a decision (so re-uploads are caught at once);
 ``deeptrust hashes sync-review`` calls :func:`sync_review` to back-fill items reviewed before this existed
-or while the hash store was unreachable. A decision for the model's real class lists the image as
-``real``; any other class as ``ai``. A later decision on the same image replaces the earlier one.
+or while the hash store was unreachable (and to add crop variants to entries listed before they existed).
+A decision for the model's real class lists the image as ``real``; any other class as ``ai``. A later
+decision on the same image replaces the earlier one. Each entry keeps the hashes of a few crops of the
+image (``deeptrust.hashes.variants``, ~0.3 s of CPU per image), so cropped re-uploads are caught too.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
-from deeptrust.evidence.pdq import hash_image
+from deeptrust.evidence.pdq import PdqHash
 from deeptrust.feedback import FeedbackItem, FeedbackStore
 from deeptrust.hashes.models import REVIEW_LIST
 from deeptrust.hashes.store import HashStore
@@ -27,18 +29,21 @@ def label_of(final_label: str, real_class: str) -> str:
     return "real" if final_label == real_class else "ai"
 
 
+Variants = list[tuple[int, PdqHash]]
+
+
 def add_reviewed(
     hashes: HashStore, feedback: FeedbackStore, item: FeedbackItem, *, real_class: str
-) -> str | None:
-    """List a reviewed item's image; returns its hash, or None when it has no decision or no image file."""
+) -> tuple[PdqHash, Variants] | None:
+    """List a reviewed item's image with its crop variants; returns the hash and the variants, or None when
+    the item has no decision or no image file."""
     if item.final_label is None:
         return None
     path = feedback.image_file(item)
     if not path.exists():  # purged by retention
         return None
-    pdq = hash_image(open_image(path, max_pixels=feedback.max_pixels))
-    hashes.add(
-        pdq.hex,
+    return hashes.add_image(
+        open_image(path, max_pixels=feedback.max_pixels),
         label_of(item.final_label, real_class),
         list_name=REVIEW_LIST,
         note=_note(item),
@@ -46,7 +51,6 @@ def add_reviewed(
         added_by=item.reviewed_by,
         review_item_id=item.id,
     )
-    return pdq.hex
 
 
 def _note(item: FeedbackItem) -> str:
@@ -83,10 +87,10 @@ def on_review(settings: Settings, feedback: FeedbackStore, item: FeedbackItem, *
     try:
         matcher = matcher_for(settings)
         assert matcher.store is not None
-        pdq = add_reviewed(matcher.store, feedback, item, real_class=real_class)
-        if pdq is not None and item.final_label is not None:
-            matcher.add_local(
-                pdq, label_of(item.final_label, real_class), list_name=REVIEW_LIST, note=_note(item)
-            )
+        added = add_reviewed(matcher.store, feedback, item, real_class=real_class)
+        if added is not None and item.final_label is not None:
+            pdq, variants = added
+            label = label_of(item.final_label, real_class)
+            matcher.add_local(pdq.hex, label, list_name=REVIEW_LIST, note=_note(item), variants=variants)
     except Exception:
         log.exception("could not add reviewed item %s to the hash lists", item.id)

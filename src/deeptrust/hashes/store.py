@@ -6,9 +6,12 @@ Usage::
     store.create_schema()
     store.import_csv(Path("known.csv").read_bytes(), list_name="partner-x")   # all rows or none
     store.add("ab12…", "ai", list_name="review", source="review", added_by="mod")
-    snapshot = store.snapshot()            # every entry, for the in-memory index
+    store.add_image(Image.open("confirmed.jpg"), "ai", list_name="review")   # + its crop variants
+    snapshot = store.snapshot()            # every entry and crop variant, for the in-memory index
 
 Writes are upserts on ``(list_name, pdq)``: importing a file twice changes nothing, a later label wins.
+An entry added from an image keeps its crop variants (``deeptrust.hashes.variants``); a later CSV row or a
+bare ``add`` of the same hash updates label and note and keeps them (they are hashes of the same image).
 Non-goals: per-entry history, access control (the CLI and the service's moderator role decide who writes).
 """
 
@@ -16,25 +19,28 @@ from __future__ import annotations
 
 import csv
 import re
-import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 import numpy as np
 from sqlalchemy import Engine, delete, func, select
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
-from deeptrust.evidence.pdq import hex_to_words, normalise_hex
+from deeptrust.evidence.pdq import PdqHash, hash_image, hex_to_words, normalise_hex
 from deeptrust.feedback._db import create_store_engine
 from deeptrust.feedback.models import utcnow
 from deeptrust.hashes._csv import Row, parse_csv
+from deeptrust.hashes._schema import create_schema
 from deeptrust.hashes.errors import HashListError
-from deeptrust.hashes.models import LABELS, MAX_LIST_NAME, MAX_NOTE, Base, HashEntry
+from deeptrust.hashes.models import LABELS, MAX_LIST_NAME, MAX_NOTE, HashEntry
+from deeptrust.hashes.variants import hash_variants, pack_variants, unpack_variants
 from deeptrust.settings import Settings, get_settings
+
+if TYPE_CHECKING:
+    from PIL import Image
 
 _LIST_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
 _BATCH = 2000  # rows per INSERT: 9 parameters each, under SQLite's 32 766
@@ -42,10 +48,16 @@ _BATCH = 2000  # rows per INSERT: 9 parameters each, under SQLite's 32 766
 
 @dataclass(frozen=True)
 class Snapshot:
-    """Every listed hash, as arrays in one order (row ``i`` of ``words`` is ``labels[i]``, …)."""
+    """Every listed hash and crop variant, for the index.
+
+    ``words`` has one row per hash to search: the entries first (row ``i < len(hashes)`` is entry ``i``),
+    then their crop variants; ``entry[r]`` is the entry row ``r`` belongs to (``hashes[entry[r]]``,
+    ``labels[entry[r]]``, …) and ``variant[r]`` its variant code (0: the entry's own hash)."""
 
     words: np.ndarray  # (N, 4) uint64
-    hashes: list[str]
+    entry: np.ndarray  # (N,) int64
+    variant: np.ndarray  # (N,) uint8
+    hashes: list[str]  # one per entry
     labels: list[str]
     lists: list[str]
     notes: list[str | None]
@@ -74,18 +86,8 @@ class HashStore:
         return cls(settings.resolved_database_url)
 
     def create_schema(self) -> None:
-        """Create the table where missing; processes starting together on PostgreSQL may race, so retry."""
-        for attempt in range(3):
-            try:
-                with self.engine.connect() as connection:
-                    connection = connection.execution_options(sqlite_begin="IMMEDIATE")
-                    with connection.begin():
-                        Base.metadata.create_all(connection)
-                return
-            except DBAPIError:
-                if attempt == 2:
-                    raise
-                time.sleep(0.05 * (attempt + 1))
+        """Create the table where missing and add what older versions lacked (``_schema``)."""
+        create_schema(self.engine)
 
     def close(self) -> None:
         self.engine.dispose()
@@ -114,11 +116,39 @@ class HashStore:
         source: str = "manual",
         added_by: str | None = None,
         review_item_id: int | None = None,
+        variants: list[tuple[int, PdqHash]] | None = None,
     ) -> None:
-        """Add one hash to a list, or update its label and note there."""
+        """Add one hash to a list, or update its label and note there. ``variants``: the hashes of crops of
+        the image (:func:`~deeptrust.hashes.variants.hash_variants`); None keeps those stored."""
         row = Row(0, normalise_hex_or_fail(pdq), _check_label(label), _check_note(note))
+        blob = None if variants is None else pack_variants(variants)
         with self._transaction() as session:
-            self._upsert(session, check_list_name(list_name), [row], source, added_by, review_item_id)
+            self._upsert(session, check_list_name(list_name), [row], source, added_by, review_item_id, blob)
+
+    def add_image(
+        self,
+        image: Image.Image | np.ndarray,
+        label: str,
+        *,
+        list_name: str,
+        note: str | None = None,
+        source: str = "manual",
+        added_by: str | None = None,
+        review_item_id: int | None = None,
+    ) -> tuple[PdqHash, list[tuple[int, PdqHash]]]:
+        """List an image: its hash and its crop variants' (~9 ms CPU each); returns both."""
+        pdq, variants = hash_image(image), hash_variants(image)
+        self.add(
+            pdq.hex,
+            label,
+            list_name=list_name,
+            note=note,
+            source=source,
+            added_by=added_by,
+            review_item_id=review_item_id,
+            variants=variants,
+        )
+        return pdq, variants
 
     def import_csv(
         self,
@@ -151,6 +181,7 @@ class HashStore:
         source: str,
         added_by: str | None,
         review_item_id: int | None,
+        variants: bytes | None = None,
     ) -> None:
         if not rows:
             return
@@ -164,6 +195,7 @@ class HashStore:
                 "source": source,
                 "added_by": added_by,
                 "review_item_id": review_item_id,
+                "crop_variants": variants,
                 "created_at": now,
                 "updated_at": now,
             }
@@ -171,12 +203,11 @@ class HashStore:
         ]
         insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
         statement = insert(HashEntry)
+        updated = ["label", "note", "source", "added_by", "review_item_id", "updated_at"]
+        if variants is not None:  # a bare hash (CSV, add without image) keeps the variants stored
+            updated.append("crop_variants")
         statement = statement.on_conflict_do_update(
-            index_elements=["list_name", "pdq"],
-            set_={
-                name: statement.excluded[name]
-                for name in ("label", "note", "source", "added_by", "review_item_id", "updated_at")
-            },
+            index_elements=["list_name", "pdq"], set_={name: statement.excluded[name] for name in updated}
         )
         # executemany: one compiled statement, rows sent in batches (SQLAlchemy's insertmanyvalues)
         session.execute(statement, values)
@@ -202,15 +233,22 @@ class HashStore:
     # -- reading --
 
     def lists(self) -> list[dict[str, Any]]:
-        """One row per list: its name, how many ai and real hashes it holds, when it last changed."""
+        """One row per list: its name, how many ai and real hashes it holds (entries, not their crop
+        variants), how many of them have crop variants, when it last changed."""
         query = select(
-            HashEntry.list_name, HashEntry.label, func.count(), func.max(HashEntry.updated_at)
+            HashEntry.list_name,
+            HashEntry.label,
+            func.count(),
+            func.count(HashEntry.crop_variants),
+            func.max(HashEntry.updated_at),
         ).group_by(HashEntry.list_name, HashEntry.label)
         out: dict[str, dict[str, Any]] = {}
         with self._sessions() as session:
-            for name, label, count, updated in session.execute(query):
-                entry = out.setdefault(name, {"list": name, "ai": 0, "real": 0, "updated_at": None})
+            for name, label, count, with_crops, updated in session.execute(query):
+                blank = {"list": name, "ai": 0, "real": 0, "with_crops": 0, "updated_at": None}
+                entry = out.setdefault(name, blank)
                 entry[label] = int(count)
+                entry["with_crops"] += int(with_crops)
                 stamp = updated.isoformat() if updated else None
                 entry["updated_at"] = max(filter(None, (entry["updated_at"], stamp)), default=None)
         return sorted(out.values(), key=lambda e: e["list"])
@@ -240,8 +278,15 @@ class HashStore:
         return int(count), int(top or 0), updated.isoformat() if updated else ""
 
     def snapshot(self) -> Snapshot:
-        """Every entry, for building an index; read in one transaction so it matches its version."""
-        columns = (HashEntry.pdq, HashEntry.label, HashEntry.list_name, HashEntry.note)
+        """Every entry and crop variant, for building an index; read in one transaction so it matches its
+        version."""
+        columns = (
+            HashEntry.pdq,
+            HashEntry.label,
+            HashEntry.list_name,
+            HashEntry.note,
+            HashEntry.crop_variants,
+        )
         with self._sessions() as session, session.begin():
             count, top, updated = session.execute(
                 select(func.count(), func.max(HashEntry.id), func.max(HashEntry.updated_at))
@@ -250,8 +295,11 @@ class HashStore:
         hashes = [r[0] for r in rows]
         blob = bytes.fromhex("".join(hashes))
         words = np.frombuffer(blob, dtype=">u8").astype(np.uint64).reshape(-1, 4)
+        entry, codes, variant_words = unpack_variants([r[4] for r in rows])
         return Snapshot(
-            words=words,
+            words=np.concatenate([words, variant_words]),
+            entry=np.concatenate([np.arange(len(hashes), dtype=np.int64), entry]),
+            variant=np.concatenate([np.zeros(len(hashes), np.uint8), codes]),
             hashes=hashes,
             labels=[r[1] for r in rows],
             lists=[r[2] for r in rows],
