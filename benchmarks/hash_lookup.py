@@ -9,6 +9,14 @@ the right row and distance), half are random (must miss). Latency per query, p50
 (wall clock, and the thread's CPU time: on a shared machine the difference is waiting for a core),
 after one warm-up query; build time of the index and its memory. ``--store`` also loads the hashes
 through a SQLite hash store (import + snapshot) to time the service's start.
+
+``--variants K``: every listed entry also has K crop variants (``deeptrust.hashes.variants``; 38 today),
+so ``--size`` rows hold ``size // (1 + K)`` entries; the lookups then go through ``HashMatcher.lookup``
+(index + mapping a variant row to its entry), as the service does. Variant hashes are random here too:
+crops of one image are 40-120 bits from its hash, as unrelated hashes are to the index.
+
+    PYTHONPATH=src .venv/bin/python benchmarks/hash_lookup.py --size 1000000 --variants 38 \
+        --json benchmarks/results/hash-lookup-variants.json
 """
 
 from __future__ import annotations
@@ -56,6 +64,46 @@ def time_lookups(index: HashIndex, queries: list[tuple[np.ndarray, int | None, i
     return {**percentiles(ms), **cpu, "found": found, "wrong": wrong}
 
 
+def matcher_of(words: np.ndarray, variants: int):
+    """A HashMatcher over ``words`` as entries followed by their variants (``variants`` per entry)."""
+    from deeptrust.hashes.matcher import HashMatcher
+    from deeptrust.hashes.store import Snapshot
+
+    entries = words.shape[0] // (1 + variants)
+    owner = np.concatenate([np.arange(entries), np.repeat(np.arange(entries), variants)])
+    owner = np.concatenate([owner, np.zeros(words.shape[0] - owner.size, np.int64)])  # remainder rows
+    codes = np.concatenate([np.zeros(entries, np.uint8), np.ones(words.shape[0] - entries, np.uint8)])
+    hashes = [w.astype(">u8").tobytes().hex() for w in words[:entries]]
+    snapshot = Snapshot(
+        words, owner, codes, hashes, ["ai"] * entries, ["bench"] * entries, [None] * entries, (0, 0, "")
+    )
+    matcher = HashMatcher(None)
+    matcher._snapshot, matcher._index = snapshot, HashIndex(words)
+    return matcher, owner
+
+
+def time_matcher(matcher, owner: np.ndarray, queries: list[tuple[np.ndarray, int | None, int]]) -> dict:
+    from deeptrust.evidence.pdq import PdqHash, words_to_hex
+
+    pdqs = [(PdqHash(words_to_hex(q), 100), row, n) for q, row, n in queries]
+    matcher.lookup(pdqs[0][0])
+    found = wrong = 0
+    ms, cpu_ms = [], []
+    for query, row, flipped in pdqs:
+        start, cpu = time.perf_counter(), time.thread_time()
+        hit = matcher.lookup(query)
+        ms.append((time.perf_counter() - start) * 1000)
+        cpu_ms.append((time.thread_time() - cpu) * 1000)
+        if row is None:
+            wrong += hit is not None
+        elif hit is not None and hit.hash == matcher._snapshot.hashes[owner[row]] and hit.distance <= flipped:
+            found += 1
+        else:
+            wrong += 1
+    cpu = {f"cpu_{k}": v for k, v in percentiles(cpu_ms).items()}
+    return {**percentiles(ms), **cpu, "found": found, "wrong": wrong}
+
+
 def store_load(words: np.ndarray) -> dict[str, float]:
     from deeptrust.hashes.store import HashStore
 
@@ -79,12 +127,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--size", type=int, default=1_000_000)
     parser.add_argument("--queries", type=int, default=500)
     parser.add_argument("--store", action="store_true", help="also time a SQLite import + snapshot")
+    parser.add_argument("--variants", type=int, default=0, help="crop variants per entry (see above)")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args(argv)
     rng = np.random.default_rng(0)
     words = rng.integers(0, 2**64, (args.size, 4), dtype=np.uint64)
     start = time.perf_counter()
-    index = HashIndex(words)
+    if args.variants:
+        matcher, owner = matcher_of(words, args.variants)
+        index = matcher._index
+    else:
+        index = HashIndex(words)
     build_s = time.perf_counter() - start
     queries: list[tuple[np.ndarray, int | None, int]] = []
     for k in range(args.queries):
@@ -95,12 +148,16 @@ def main(argv: list[str] | None = None) -> int:
             queries.append((flip(words[row], n, rng), row, n))
     result = {
         "size": args.size,
+        "variants_per_entry": args.variants,
+        "entries": args.size // (1 + args.variants),
         "queries": args.queries,
         "build_s": build_s,
         "index_mb": (index.words.nbytes + index._order.nbytes + index._starts.nbytes) / 2**20,
         "multi_index": time_lookups(index, queries, scan=False),
-        "full_scan": time_lookups(index, queries[: max(20, args.queries // 10)], scan=True),
     }
+    if args.variants:
+        result["matcher_lookup"] = time_matcher(matcher, owner, queries)
+    result["full_scan"] = time_lookups(index, queries[: max(20, args.queries // 10)], scan=True)
     if args.store:
         result["sqlite"] = store_load(words)
     print(json.dumps(result, indent=1))

@@ -15,6 +15,12 @@ the hash-match distance (``DEEPTRUST_HASH_MAX_DISTANCE``).
    pack), with and without the low-quality filter (quality < 50). The closest pairs are listed to look at.
 3. Cost: hashing a 1 MP image (a 2×2 mosaic of 512² tiles), downscaled to 512 first (what deeptrust does)
    or hashed at full size, and how far the two hashes differ.
+4. Crop variants (``--parts crops``, ``_pdq_crops.py``): survival of crops of many shapes and sizes with the
+   listed image's crop variants, the reverse case (a listed crop, the full image uploaded) with query-side
+   crops, and false matches among all unrelated images with every image's variants listed:
+
+    PYTHONPATH=src .venv/bin/python benchmarks/pdq_reliability.py --parts crops --transformed 200 \
+        --json benchmarks/results/pdq-crop-variants.json
 """
 
 from __future__ import annotations
@@ -208,18 +214,41 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--transformed", type=int, default=300, help="images per pack for part 1")
     parser.add_argument("--json", type=Path, help="write the results here")
+    parser.add_argument("--parts", default="plain", help="plain (parts 1-3) or crops (part 4)")
     args = parser.parse_args(argv)
     packs = {name: load(DATASETS / f"{name}.tar.gz") for name in ("sd-vs-photos", "multigen")}
+    if args.parts == "crops":
+        result = crop_parts(packs, args.transformed)
+    else:
+        result = plain_parts(packs, args.transformed)
+    if args.json:
+        args.json.write_text(json.dumps(result, indent=1) + "\n")
+    return 0
+
+
+def crop_parts(packs: dict[str, list[tuple[str, Image.Image]]], n: int) -> dict[str, object]:
+    import _pdq_crops  # beside this file
+
+    result: dict[str, object] = {"variants": len(_pdq_crops.cv.VARIANTS)}
+    for name, images in packs.items():
+        pictures = [img for _, img in images]
+        result[f"survival {name}"] = _pdq_crops.survival(pictures, n)
+        result[f"reverse {name}"] = _pdq_crops.reverse(pictures, min(n, 50))
+    everything = [item for images in packs.values() for item in images]
+    result["unrelated"] = _pdq_crops.unrelated([a for a, _ in everything], [b for _, b in everything])
+    print(json.dumps(result["unrelated"], indent=1)[:3000])
+    return result
+
+
+def plain_parts(packs: dict[str, list[tuple[str, Image.Image]]], n: int) -> dict[str, object]:
     result: dict[str, object] = {"cost": cost([img for _, img in packs["sd-vs-photos"][:40]])}
     print(result["cost"])
-    result["transformed"] = {name: transformed(images, args.transformed) for name, images in packs.items()}
+    result["transformed"] = {name: transformed(images, n) for name, images in packs.items()}
     everything = [item for images in packs.values() for item in images]
     hashes = [pdq.hash_image(img) for _, img in everything]
     result["unrelated"] = pairwise([name for name, _ in everything], hashes)
     print(json.dumps(result["unrelated"], indent=1)[:3000])
-    if args.json:
-        args.json.write_text(json.dumps(result, indent=1) + "\n")
-    return 0
+    return result
 
 
 if __name__ == "__main__":

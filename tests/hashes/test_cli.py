@@ -48,3 +48,29 @@ def test_bad_csv_exits_2_and_imports_nothing(tmp_path: Path) -> None:
     assert missing.exit_code == 2 and "no such file" in missing.output
     bad_name = runner.invoke(app, ["hashes", "import", str(csv), "--list", "Bad Name!"])
     assert bad_name.exit_code == 2 and "a list name is" in bad_name.output
+
+
+def test_add_lists_images_with_crop_variants_and_match_names_the_crop(tmp_path: Path) -> None:
+    photo = read_photos(1)["FAKE"][0]
+    image = tmp_path / "confirmed.png"
+    photo.save(image)
+    cropped = tmp_path / "cropped.jpg"
+    photo.crop((0, 0, 512, 471)).save(cropped, quality=85)  # 8 % off the bottom
+    added = runner.invoke(
+        app, ["hashes", "add", str(image), "--list", "mine", "--label", "ai", "--note", "seen"]
+    )
+    assert added.exit_code == 0, added.output
+    assert added.output.split()[:2] == [hash_image(photo).hex, "ai"] and "crop variants" in added.output
+    listing = runner.invoke(app, ["hashes", "list"], env={"COLUMNS": "200"})
+    assert "with crop variants" in listing.output
+    matched = runner.invoke(app, ["hashes", "match", str(cropped)], env={"COLUMNS": "250"})
+    assert matched.exit_code == 0 and "7 % off the bottom" in matched.output and "seen" in matched.output
+    out = tmp_path / "out.csv"
+    assert runner.invoke(app, ["hashes", "export", "--out", str(out)]).exit_code == 0
+    assert out.read_text().splitlines()[1:] == [f"{hash_image(photo).hex},ai,seen"]  # the entry only
+    bad = runner.invoke(app, ["hashes", "add", str(image), "--list", "mine", "--label", "fake"])
+    assert bad.exit_code == 2 and "label must be one of ai, real" in bad.output
+    missing = runner.invoke(
+        app, ["hashes", "add", str(tmp_path / "nope.png"), "--list", "mine", "--label", "ai"]
+    )
+    assert missing.exit_code == 2

@@ -137,6 +137,7 @@ class HashStore:
         review_item_id: int | None = None,
     ) -> tuple[PdqHash, list[tuple[int, PdqHash]]]:
         """List an image: its hash and its crop variants' (~9 ms CPU each); returns both."""
+        _check_label(label), check_list_name(list_name)  # before spending the hashing
         pdq, variants = hash_image(image), hash_variants(image)
         self.add(
             pdq.hex,
