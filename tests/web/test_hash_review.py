@@ -46,3 +46,13 @@ def test_a_confirmed_image_is_caught_when_uploaded_again(app_factory, keys) -> N
     assert (match["signal"], match["strength"], match["data"]["list"]) == ("ai", "conclusive", "review")
     assert after["verdict"]["label"] == "ai" and after["verdict"]["rule"] == "ai-conclusive"
     assert after["pdq"] == before["pdq"]
+    # and a cropped copy (8 % off the bottom) through the decision's crop variants
+    cropped = client.post(
+        "/v1/predict",
+        files={"file": ("c.jpg", jpeg(photo.crop((0, 0, 512, 471)), 85), "image/jpeg")},
+        headers=bearer(keys["user"]),
+    ).json()
+    [via_crop] = [e for e in cropped["evidence"] if e["kind"] == "hash_match"]
+    assert (via_crop["data"]["crop"], via_crop["data"]["list"]) == ("7 % off the bottom", "review")
+    assert via_crop["data"]["hash"] == match["data"]["hash"]  # the listed entry, not the crop's hash
+    assert cropped["verdict"]["label"] == "ai" and match["data"]["crop"] is None
