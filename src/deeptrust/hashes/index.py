@@ -79,12 +79,13 @@ class HashIndex:
         candidates = self._candidates(_chunks(np.asarray(query, dtype=np.uint64))[:, 0], radius)
         if candidates.size == 0:
             return None
-        candidates = np.unique(candidates)  # sorted, so ties resolve to the lowest row as in the scan
+        # a row found through several chunks is compared more than once: cheaper than de-duplicating
+        # (np.unique sorts; 40 % of the lookup at 3 M rows)
         dist = np.bitwise_count(self.words[candidates] ^ np.asarray(query, dtype=np.uint64)).sum(axis=1)
-        best = int(dist.argmin())
-        if dist[best] > max_distance:
+        best = int(dist.min())
+        if best > max_distance:
             return None
-        return Hit(int(candidates[best]), int(dist[best]))
+        return Hit(int(candidates[dist == best].min()), best)  # ties: the lowest row, as in the scan
 
     def _candidates(self, query_chunks: np.ndarray, radius: int) -> np.ndarray:
         values = query_chunks.astype(np.int64)[:, None] ^ self._masks[radius][None, :]  # (16, M)
