@@ -19,7 +19,7 @@ the hash-match distance (``DEEPTRUST_HASH_MAX_DISTANCE``).
    listed image's crop variants, the reverse case (a listed crop, the full image uploaded) with query-side
    crops, and false matches among all unrelated images with every image's variants listed:
 
-    PYTHONPATH=src .venv/bin/python benchmarks/pdq_reliability.py --parts crops --transformed 200 \
+    PYTHONPATH=src .venv/bin/python benchmarks/pdq_reliability.py --parts crops --transformed 150 \
         --json benchmarks/results/pdq-crop-variants.json
 """
 
@@ -218,7 +218,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     packs = {name: load(DATASETS / f"{name}.tar.gz") for name in ("sd-vs-photos", "multigen")}
     if args.parts == "crops":
-        result = crop_parts(packs, args.transformed)
+        result = crop_parts(packs, args.transformed, args.json)
     else:
         result = plain_parts(packs, args.transformed)
     if args.json:
@@ -226,17 +226,26 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def crop_parts(packs: dict[str, list[tuple[str, Image.Image]]], n: int) -> dict[str, object]:
+def crop_parts(
+    packs: dict[str, list[tuple[str, Image.Image]]], n: int, out: Path | None
+) -> dict[str, object]:
+    """Part 4; each result is written to ``out`` as soon as it is measured (the part takes ~15 min)."""
     import _pdq_crops  # beside this file
 
     result: dict[str, object] = {"variants": len(_pdq_crops.cv.VARIANTS)}
-    for name, images in packs.items():
-        pictures = [img for _, img in images]
-        result[f"survival {name}"] = _pdq_crops.survival(pictures, n)
-        result[f"reverse {name}"] = _pdq_crops.reverse(pictures, min(n, 50))
+
+    def save(key: str, value: object) -> None:
+        result[key] = value
+        if out:
+            out.write_text(json.dumps(result, indent=1) + "\n")
+
     everything = [item for images in packs.values() for item in images]
-    result["unrelated"] = _pdq_crops.unrelated([a for a, _ in everything], [b for _, b in everything])
+    save("unrelated", _pdq_crops.unrelated([a for a, _ in everything], [b for _, b in everything]))
     print(json.dumps(result["unrelated"], indent=1)[:3000])
+    for name, images in packs.items():
+        save(f"survival {name}", _pdq_crops.survival([img for _, img in images], n))
+    for name, images in packs.items():
+        save(f"reverse {name}", _pdq_crops.reverse([img for _, img in images], min(n, 50)))
     return result
 
 
