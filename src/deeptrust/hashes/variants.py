@@ -67,7 +67,7 @@ _FRACTIONS = {
 
 
 def _build() -> tuple[CropVariant, ...]:
-    out = []
+    out: list[CropVariant] = []
     for shape, mask in _SHAPES.items():
         for fraction in _FRACTIONS[shape]:
             box = (mask[0] * fraction, mask[1] * fraction, mask[2] * fraction, mask[3] * fraction)
@@ -107,7 +107,7 @@ def hash_variants(
     if max(img.size) > HASH_SIDE:
         img = img.copy()
         img.thumbnail((HASH_SIDE, HASH_SIDE), Image.Resampling.BOX)
-    out = []
+    out: list[tuple[int, PdqHash]] = []
     for variant in variants:
         pdq = hash_image(np.asarray(crop(img, variant.box)))
         if pdq.quality >= MIN_QUALITY:
