@@ -136,7 +136,7 @@ class HashStore:
         added_by: str | None = None,
         review_item_id: int | None = None,
     ) -> tuple[PdqHash, list[tuple[int, PdqHash]]]:
-        """List an image: its hash and its crop variants' (~9 ms CPU each); returns both."""
+        """List an image: its hash and its crop variants' (~0.16 s CPU at 512², measured); returns both."""
         _check_label(label), check_list_name(list_name)  # before spending the hashing
         pdq, variants = hash_image(image), hash_variants(image)
         self.add(

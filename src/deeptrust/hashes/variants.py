@@ -101,7 +101,7 @@ def hash_variants(
     """(code, hash) of each crop of ``image``, skipping hashes too flat to be matched (quality < 50).
 
     The image is reduced to ``HASH_SIDE`` first (as :func:`hash_image` does), so a 12 MP photo costs what
-    a 512² one does: ~9 ms CPU per variant."""
+    a 512² one does: ~4 ms CPU per variant (0.16 s for all 38)."""
     img = Image.fromarray(image, "RGB") if isinstance(image, np.ndarray) else image
     img = img.convert("RGB") if img.mode != "RGB" else img
     if max(img.size) > HASH_SIDE:
