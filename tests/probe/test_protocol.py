@@ -113,8 +113,14 @@ def test_the_exported_probe_scores_as_the_fitted_one(config, tmp_path):
 
     y = (table.images.loc[val, "label"] != "REAL").to_numpy()
     assert roc_auc_score(y, p_onnx) == pytest.approx(summary["validation"]["roc_auc"], abs=1e-4)
-    called = p_onnx >= card.threshold
-    assert called[~y].mean() == pytest.approx(summary["validation"]["false_positive_rate"], abs=1e-9)
+    # The threshold sits just above a validation real's score (float64 in the fit); the float32 graph
+    # may put that image a hair either side of it (seen on an AVX2 VM: 1 of 6), so only images that
+    # close to the threshold may differ.
+    real = p_onnx[~y]
+    flagged = int((real >= card.threshold).sum())
+    borderline = int((np.abs(real - card.threshold) < 1e-5).sum())
+    expected = summary["validation"]["false_positive_rate"] * len(real)
+    assert abs(flagged - expected) <= borderline + 1e-9
 
 
 def test_history_views_are_of_generated_training_images_only(config):
