@@ -8,11 +8,14 @@ a writer that read first never fails with "database is locked" when it comes to 
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy import Connection, Engine, MetaData, create_engine, event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.pool import StaticPool
 
 
@@ -59,3 +62,23 @@ def _sqlite_begin(connection: Connection) -> None:
     if mode not in ("DEFERRED", "IMMEDIATE", "EXCLUSIVE"):
         raise ValueError(f"sqlite_begin must be DEFERRED, IMMEDIATE or EXCLUSIVE, got {mode!r}")
     connection.exec_driver_sql(f"BEGIN {mode}")
+
+
+def create_tables(engine: Engine, metadata: MetaData, migrate: Callable[[Connection], None]) -> None:
+    """Create what is missing, then ``migrate`` older tables, in one write transaction (idempotent).
+
+    Several processes (replicas, ``serve --workers``) may start on one fresh database at once; on
+    PostgreSQL the check-then-create of ``create_all`` races, so a loser looks again instead of failing.
+    """
+    for attempt in range(3):
+        try:
+            with engine.connect() as connection:
+                connection = connection.execution_options(sqlite_begin="IMMEDIATE")
+                with connection.begin():
+                    metadata.create_all(connection)
+                    migrate(connection)
+            return
+        except DBAPIError:
+            if attempt == 2:
+                raise
+            time.sleep(0.05 * (attempt + 1))

@@ -10,12 +10,11 @@ together migrate once, and a failure leaves the old schema as it was.
 
 from __future__ import annotations
 
-import time
 from typing import cast
 
 from sqlalchemy import Connection, Engine, Table, inspect, text
-from sqlalchemy.exc import DBAPIError
 
+from deeptrust.feedback._db import create_tables
 from deeptrust.feedback.models import PIXELS_COLUMN, Base, FeedbackItem
 
 ITEMS = FeedbackItem.__tablename__
@@ -23,23 +22,8 @@ ITEMS_TABLE = cast(Table, FeedbackItem.__table__)
 
 
 def create_schema(engine: Engine) -> None:
-    """Create what is missing and migrate older tables (idempotent, safe to run from many processes).
-
-    Several processes (replicas, ``serve --workers``) may start on one fresh database at once; on
-    PostgreSQL the check-then-create of ``create_all`` races, so a loser looks again instead of failing.
-    """
-    for attempt in range(3):
-        try:
-            with engine.connect() as connection:
-                connection = connection.execution_options(sqlite_begin="IMMEDIATE")
-                with connection.begin():
-                    Base.metadata.create_all(connection)
-                    migrate(connection)
-            return
-        except DBAPIError:
-            if attempt == 2:
-                raise
-            time.sleep(0.05 * (attempt + 1))
+    """Create what is missing and migrate older tables (idempotent, safe to run from many processes)."""
+    create_tables(engine, Base.metadata, migrate)
 
 
 def migrate(connection: Connection) -> None:

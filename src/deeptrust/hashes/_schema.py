@@ -9,11 +9,9 @@ processes, so a loser looks again instead of failing.
 
 from __future__ import annotations
 
-import time
-
 from sqlalchemy import Connection, Engine, inspect, text
-from sqlalchemy.exc import DBAPIError
 
+from deeptrust.feedback._db import create_tables
 from deeptrust.hashes.models import Base, HashEntry
 
 ENTRIES = HashEntry.__tablename__
@@ -22,18 +20,7 @@ VARIANTS_COLUMN = "crop_variants"
 
 def create_schema(engine: Engine) -> None:
     """Create what is missing and migrate older tables (idempotent, safe to run from many processes)."""
-    for attempt in range(3):
-        try:
-            with engine.connect() as connection:
-                connection = connection.execution_options(sqlite_begin="IMMEDIATE")
-                with connection.begin():
-                    Base.metadata.create_all(connection)
-                    migrate(connection)
-            return
-        except DBAPIError:
-            if attempt == 2:
-                raise
-            time.sleep(0.05 * (attempt + 1))
+    create_tables(engine, Base.metadata, migrate)
 
 
 def migrate(connection: Connection) -> None:
