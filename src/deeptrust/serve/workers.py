@@ -160,7 +160,8 @@ def run(settings: Settings, **uvicorn_options: Any) -> None:
     import uvicorn
 
     # uvicorn's supervisor kills a worker that misses its 5 s health ping; a worker's start (imports, model
-    # load, warm-up) takes longer than that on a loaded 2-core machine, which turned start-up into a kill loop.
+    # load, warm-up) takes longer than that on a loaded 2-core machine, which turned start-up into a kill
+    # loop.
     uvicorn_options.setdefault("timeout_worker_healthcheck", 60)
     with runtime_directory(settings) as runtime_dir:
         os.environ.update(worker_environment(settings, runtime_dir))
