@@ -121,6 +121,12 @@ def save_card(card: ModelCard, directory: Path) -> Path:
     return path
 
 
+def card_of_onnx(path: Path) -> ModelCard:
+    """The card of a specific ``.onnx`` file: ``card.json`` beside it if there is one, else its metadata."""
+    beside = path.parent / CARD_FILE
+    return load_card(beside if beside.exists() else path)
+
+
 def load_card(path: Path) -> ModelCard:
     """Load a card from ``card.json``, a model directory, or the metadata of an ONNX file."""
     path = Path(path)

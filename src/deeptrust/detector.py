@@ -15,7 +15,7 @@ import numpy as np
 import onnxruntime as ort
 from PIL import Image
 
-from deeptrust.card import CARD_FILE, ONNX_FILE, ModelCard, Preprocessing, load_card
+from deeptrust.card import ONNX_FILE, ModelCard, Preprocessing, card_of_onnx, load_card
 from deeptrust.imageio import open_image, open_image_array
 from deeptrust.preprocess import image_to_crops, normalize
 from deeptrust.registry import resolve_model
@@ -81,8 +81,7 @@ class Detector:
         """Load by registered name (``deeptrust models list``), model directory or ``.onnx`` path."""
         path = Path(name_or_path)
         if path.suffix == ".onnx" and path.is_file():  # a specific file: its card beside it, or inside it
-            card_path = path.parent / CARD_FILE
-            return cls(path, load_card(card_path if card_path.exists() else path), **kwargs)
+            return cls(path, card_of_onnx(path), **kwargs)
         directory = resolve_model(name_or_path)
         return cls(directory / ONNX_FILE, load_card(directory), **kwargs)
 

@@ -52,8 +52,7 @@ class LiteTaps(nn.Module):
             p.requires_grad_(False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        views = {"rgb": x, "npr": npr(x) if "npr" in self.inputs else x}
-        return torch.cat([self._tapped(views[name]) for name in self.inputs], dim=1)
+        return torch.cat([self._tapped(x if name == "rgb" else npr(x)) for name in self.inputs], dim=1)
 
     def _tapped(self, x: torch.Tensor) -> torch.Tensor:
         net = self.net

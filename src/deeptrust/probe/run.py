@@ -79,10 +79,7 @@ def degrade(pixels: np.ndarray, config: TrainConfig, rng: np.random.Generator) -
         f = rng.uniform(*a.resize_scale)
         img = img.resize((max(size, round(img.width * f)), max(size, round(img.height * f))), Image.BICUBIC)
     if rng.random() < a.jpeg_p:
-        buf = io.BytesIO()
-        img.save(buf, "JPEG", quality=int(rng.integers(a.jpeg_quality[0], a.jpeg_quality[1] + 1)))
-        buf.seek(0)
-        img = Image.open(buf).convert("RGB")
+        img = _jpeg(img, int(rng.integers(a.jpeg_quality[0], a.jpeg_quality[1] + 1)))
     return np.asarray(img, np.uint8)
 
 
@@ -103,7 +100,8 @@ def give_history(pixels: np.ndarray, config: TrainConfig, rng: np.random.Generat
     return np.asarray(img, np.uint8)
 
 
-def _jpeg(img: Image.Image, quality: int, subsampling: int) -> Image.Image:
+def _jpeg(img: Image.Image, quality: int, subsampling: int = -1) -> Image.Image:
+    """``img`` through a JPEG round trip (subsampling: 0 4:4:4, 2 4:2:0, -1 Pillow's default)."""
     buf = io.BytesIO()
     img.save(buf, "JPEG", quality=quality, subsampling=subsampling)
     buf.seek(0)

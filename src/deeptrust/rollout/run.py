@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from deeptrust.card import CARD_FILE, ModelCard, load_card
+from deeptrust.card import ModelCard, card_of_onnx, load_card
 from deeptrust.registry import Resolution, resolve_reference
 from deeptrust.rollout.canary import CanaryRuntime
 from deeptrust.rollout.metrics import RolloutMetrics
@@ -45,9 +45,7 @@ class LaneModel:
     def load(cls, reference: str, settings: Settings) -> LaneModel:
         resolution = resolve_reference(reference, settings=settings)
         path = resolution.path
-        if path.suffix == ".onnx" and (path.parent / CARD_FILE).exists():
-            path = path.parent / CARD_FILE  # as Detector.load: the card beside the file, else inside it
-        return cls(resolution, load_card(path))
+        return cls(resolution, card_of_onnx(path) if path.suffix == ".onnx" else load_card(path))
 
     @property
     def info(self) -> dict[str, str]:

@@ -109,14 +109,14 @@ class ProbeConfig(_Strict):
     aug_views: int = Field(1, ge=0)  # augmented copies of each training image (resize/JPEG), besides it
     by: Literal["source", "generator"] = "source"  # the groups each weighing the same in the fit
     min_group: int = Field(20, ge=1)  # generator groups smaller than this stay with their source
-    # Copies of each *generated* training image given a simulated web history — maybe downscaled, JPEG
-    # at a shifted 8×8 grid, then re-encoded as the data was (history_final) — so that a prior
-    # compression, which most real photos carry and most generated PNGs lack, is no tell. Reals stay.
     # How the threshold meets target_fpr on validation: "pooled" over all real images, or "source":
     # on every real source with at least min_source validation images too (the strictest threshold),
     # so no one photo collection carries the false positives.
     threshold_by: Literal["pooled", "source"] = "pooled"
     min_source: int = Field(30, ge=1)
+    # Copies of each *generated* training image given a simulated web history — maybe downscaled, JPEG
+    # at a shifted 8×8 grid, then re-encoded as the data was (history_final) — so that a prior
+    # compression, which most real photos carry and most generated PNGs lack, is no tell. Reals stay.
     history_views: int = Field(0, ge=0)
     history_resize_p: float = Field(0.5, ge=0, le=1)
     history_scale: tuple[float, float] = (0.5, 1.0)  # downscale factor range
