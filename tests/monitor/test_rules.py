@@ -32,6 +32,9 @@ REQUIRED_ALERTS = {
     "DeeptrustLiveAccuracyDrop",
     "DeeptrustWorkerRestarts",
     "DeeptrustFeedbackDiskLow",
+    # issue 15: the shadow lane down during a rollout, and its process in a crash loop
+    "DeeptrustShadowLaneDown",
+    "DeeptrustShadowLaneRestarting",
 }
 
 
@@ -72,6 +75,8 @@ def test_every_alert_has_a_firing_test_and_every_record_is_checked():
         ("alerts.rules.yml", "> 0.8", "> 0.95", "service"),  # queue saturation threshold
         ("alerts.rules.yml", 'signal="score"', 'signal="scores"', "model"),  # names no series
         ("slo.rules.yml", 'le="0.15"}[5m]', 'le="0.1"}[5m]', "slo"),  # the 150 ms objective
+        ("rollout.rules.yml", "[15m])) >= 5", "[15m])) >= 4", "rollout"),  # shadow lane crash loop
+        ("rollout.rules.yml", "for: 10m", "for: 5m", "rollout"),  # shadow lane down (a restart is no alert)
     ],
 )
 def test_the_unit_tests_catch_a_broken_rule(tmp_path, rule, before, after, suite):

@@ -177,7 +177,7 @@ DRIFT = Dashboard(
 ROLLOUT = Dashboard(
     "deeptrust-rollout", "deeptrust / rollout",
     "The challenger beside the champion, per model version and role (champion, canary, shadow): latency, "
-    "errors, scores, label rate, disagreement, and what the automatic abort judges.",
+    "errors, scores, label rate, disagreement, what the automatic abort judges, and the shadow lane.",
     (
         ("Versions", (
             Panel("challenger running (share)", (
@@ -217,13 +217,32 @@ ROLLOUT = Dashboard(
             Panel("p95 over the abort window", (
                 q(f"max by (version, role) (deeptrust_rollout_window_p95_seconds{{{J}}})", "{{version}} {{role}}"),
             ), unit="s"),
-            Panel("aborts, promotions, shadow skips (1h)", (
+            Panel("aborts and promotions (1h)", (
                 q(f"sum by (version, reason) (increase(deeptrust_rollout_aborts_total{{{J}}}[1h]))",
                   "abort {{version}} {{reason}}"),
                 q(f"sum by (version) (increase(deeptrust_rollout_promotions_total{{{J}}}[1h]))", "promoted {{version}}"),
-                q(f"sum by (version, reason) (increase(deeptrust_shadow_skipped_total{{{J}}}[1h]))",
-                  "shadow skipped {{version}} {{reason}}"),
             )),
+        )),
+        # The lane's series carry the challenger's model and version in both modes (in canary mode it runs the
+        # champion); its gauge stays at 0 after a rollout ends, hence the join on deeptrust_rollout_active.
+        ("Shadow lane", (
+            Panel("shadow lane up, by instance (min over its workers)", (
+                q(f"min by (instance, model, version) (deeptrust_shadow_lane_up{{{J}}}) "
+                  f"and on (instance, model, version) max by (instance, model, version) (deeptrust_rollout_active{{{J}}}) == 1",
+                  "{{instance}} {{model}} {{version}}"),
+            ), description="1 while the lane process of every worker of the instance runs its model; 0 while one "
+               "restarts. DeeptrustShadowLaneDown: 0 for 10 m during a rollout."),
+            Panel("shadow lane restarts (15m)", (
+                q(f"sum by (instance, model, version) (increase(deeptrust_shadow_lane_restarts_total{{{J}}}[15m]))",
+                  "{{instance}} {{model}} {{version}}"),
+            ), threshold=5, description="Restarts of an instance's lanes over the last 15 m. "
+               "DeeptrustShadowLaneRestarting: 5 or more."),
+            Panel("shadow lane: scored and skipped by reason", (
+                q(f'sum(rate(deeptrust_model_predictions_total{{{J}, role="shadow"}}[{RATE}]))', "scored"),
+                q(f"sum by (version, reason) (rate(deeptrust_shadow_skipped_total{{{J}}}[{RATE}]))",
+                  "skipped {{version}} {{reason}}"),
+            ), unit="reqps", description="Sampled images the lane scored, and those it skipped: cpu_budget "
+               "(its CPU share spent), queue_full, lane_down (its process restarting)."),
         )),
     ),
 )
