@@ -4,6 +4,7 @@ would have scored the bytes. Its model is cifake (600 KB, 32² crops): each lane
 
 from __future__ import annotations
 
+import fcntl
 import io
 import os
 import signal
@@ -18,7 +19,7 @@ import pytest
 from PIL import Image
 
 from deeptrust.detector import Detector
-from deeptrust.rollout.shadow import CpuBudget, LaneStartError, ShadowLane
+from deeptrust.rollout.shadow import CpuBudget, LaneStartError, ShadowLane, widen_pipe
 from deeptrust.settings import BUNDLED_MODELS
 
 MODEL = BUNDLED_MODELS / "cifake"
@@ -123,6 +124,22 @@ def test_the_lane_process_runs_at_idle_priority(lane):
     nice, policy = int(fields[16]), int(fields[38])  # fields 19 and 41, counted from 1
     assert nice == 19
     assert lane.priority == "SCHED_IDLE" and policy == os.SCHED_IDLE  # type: ignore[attr-defined]
+
+
+def test_the_jobs_pipe_holds_a_whole_job_of_crops(lane):
+    # photos-1.0's crops are 983 KB a job: in a 64 KiB pipe the feeder woke (and took the GIL) 15 times a job
+    assert fcntl.fcntl(lane._process.jobs.fileno(), fcntl.F_GETPIPE_SZ) >= 1 << 20
+
+
+def test_a_pipe_size_linux_refuses_leaves_the_pipe_as_it_was():
+    r, w = os.pipe()
+    try:
+        before = fcntl.fcntl(w, fcntl.F_GETPIPE_SZ)
+        assert widen_pipe(w, sizes=(1 << 30,)) == before == fcntl.fcntl(w, fcntl.F_GETPIPE_SZ)  # EPERM
+        assert widen_pipe(w, sizes=(1 << 30, 1 << 18)) == 1 << 18 == fcntl.fcntl(w, fcntl.F_GETPIPE_SZ)
+    finally:
+        os.close(r)
+        os.close(w)
 
 
 def test_a_full_queue_drops_without_blocking():

@@ -20,6 +20,7 @@ cannot load at the start, ``start`` raises ``LaneStartError`` with its message a
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import itertools
 import logging
 import os
@@ -44,6 +45,10 @@ STABLE_AFTER_S = 60.0
 # Images per ONNX call in the lane, from what is waiting: 4 x 5 crops ran 13.1 ms per image on one
 # thread against 15.9 alone (photos-1.0, 512² JPEGs; 8 ran 14.1).
 LANE_MAX_BATCH = 4
+# The jobs pipe's size. Linux's default, 64 KiB, holds 1/15 of one job of photos-1.0's crops (5 × 3 × 128²
+# float32, 983 KB), so the feeder woke up and took the server's GIL again per 64 KiB; a pipe that holds
+# whole jobs takes each in one write. Unprivileged processes get at most /proc/sys/fs/pipe-max-size (1 MiB).
+JOBS_PIPE_BYTES = (4 << 20, 1 << 20)
 
 # result (None when the lane failed on the image), error text, seconds the lane spent on its batch
 OnDone = Callable[[dict[str, Any] | None, str, float], None]
@@ -92,6 +97,7 @@ class LaneProcess:
     def spawn(cls, model: Path, *, max_batch: int, max_pixels: int, log_level: str) -> LaneProcess:
         jobs_r, jobs_w = os.pipe()
         results_r, results_w = os.pipe()
+        widen_pipe(jobs_w)
         cmd = [
             sys.executable, "-m", "deeptrust.rollout.lane", "--model", str(model),
             "--jobs-fd", str(jobs_r), "--results-fd", str(results_w), "--parent", str(os.getpid()),
@@ -310,6 +316,18 @@ class ShadowLane:
         for thread in (self._supervisor, self._feeder):
             if thread.is_alive() and thread is not threading.current_thread():
                 thread.join(timeout)
+
+
+def widen_pipe(fd: int, sizes: tuple[int, ...] = JOBS_PIPE_BYTES) -> int:
+    """Grow a pipe to the first of ``sizes`` Linux allows (``F_SETPIPE_SZ``) → its size in bytes (unchanged
+    where none is allowed, or on a system without pipe sizes: 0)."""
+    for size in sizes:
+        with contextlib.suppress(OSError, AttributeError):
+            return fcntl.fcntl(fd, fcntl.F_SETPIPE_SZ, size)
+    try:
+        return fcntl.fcntl(fd, fcntl.F_GETPIPE_SZ)
+    except (OSError, AttributeError):
+        return 0
 
 
 def send(jobs: Connection, job_id: int, payload: np.ndarray | bytes) -> None:
