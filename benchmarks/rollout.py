@@ -65,6 +65,15 @@ def children_cpu_seconds(pid: int) -> float:
     return sum(cpu_seconds(int(child)) for child in children)
 
 
+def machine_seconds() -> dict[str, float]:
+    """CPU seconds the whole machine spent busy (all cores) and lost to steal (the hypervisor running other
+    guests), from /proc/stat: what tells a slow phase caused here from one caused outside."""
+    fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    user, nice, system, _idle, _iowait, irq, softirq, steal = fields[:8]
+    tick = os.sysconf("SC_CLK_TCK")
+    return {"busy": (user + nice + system + irq + softirq) / tick, "steal": steal / tick}
+
+
 def summary(latencies: list[float]) -> dict[str, float]:
     lat = np.asarray(latencies) * 1e3
     return {f"p{q}_ms": float(np.percentile(lat, q)) for q in (50, 95, 99)} | {"n": len(lat)}
@@ -77,13 +86,19 @@ def run_phase(url: str, port: int, pid: int, requests: list[bytes], args, k: int
         httpx.post(url + "/v1/rollout", json=body, timeout=120).raise_for_status()
     # The lane's process lives from the start to the abort: read before and after the phase, while it runs.
     before, cpu0, lane0 = scrape(url), cpu_seconds(pid), children_cpu_seconds(pid)
+    box0, own0 = machine_seconds(), time.process_time()
     res = asyncio.run(run_open_loop("127.0.0.1", port, requests, rate=args.rate, seconds=args.seconds))
     time.sleep(0.5)  # the lane finishes what it holds
     after, cpu1, lane1 = scrape(url), cpu_seconds(pid), children_cpu_seconds(pid)
+    box1, own1 = machine_seconds(), time.process_time()
     if phase == "shadow":
         httpx.post(url + "/v1/rollout/abort", timeout=60).raise_for_status()
     row = {"round": k, "phase": phase, **res.summary(), "server_cpu_cores": (cpu1 - cpu0) / res.seconds}
     row["lane_cpu_cores"] = (lane1 - lane0) / res.seconds  # the shadow lane's process (0 alone)
+    row["steal_cores"] = (box1["steal"] - box0["steal"]) / res.seconds
+    # Busy CPU of everything else on the machine: not the server, its lane nor this load generator.
+    ours = (cpu1 - cpu0) + (lane1 - lane0) + (own1 - own0)
+    row["other_cpu_cores"] = max(0.0, (box1["busy"] - box0["busy"] - ours) / res.seconds)
     for name in ("deeptrust_rollout_compared_total", "deeptrust_shadow_skipped_total"):
         row[name] = after[name] - before[name]
     for name in sorted(k for k in after if k.startswith("skipped_")):
@@ -91,7 +106,8 @@ def run_phase(url: str, port: int, pid: int, requests: list[bytes], args, k: int
     print(
         f"round {k} {phase:6s}: p50 {row['p50_ms']:.1f} p95 {row['p95_ms']:.1f} p99 {row['p99_ms']:.1f} ms, "
         f"{row['achieved_rps']:.1f} RPS, errors {row['errors']}, server CPU {row['server_cpu_cores']:.2f} "
-        f"+ lane {row['lane_cpu_cores']:.2f} cores, shadow scored "
+        f"+ lane {row['lane_cpu_cores']:.2f} cores (other {row['other_cpu_cores']:.2f}, steal "
+        f"{row['steal_cores']:.2f}), shadow scored "
         f"{row['deeptrust_rollout_compared_total']:.0f}, skipped {row['deeptrust_shadow_skipped_total']:.0f} "
         f"{ {k[8:]: round(v) for k, v in row.items() if k.startswith('skipped_') and v} }",
         flush=True,
@@ -102,6 +118,13 @@ def run_phase(url: str, port: int, pid: int, requests: list[bytes], args, k: int
 def report(args, env: dict, load: tuple, phases: dict, rounds: list[dict]) -> dict:
     alone, shadow = summary(phases["alone"]["latencies"]), summary(phases["shadow"]["latencies"])
     ratio = shadow["p95_ms"] / alone["p95_ms"]
+    # Each round's shadow phase against its own alone phase (ABBA: neighbours in time): the spread says how
+    # much of the pooled ratio one disturbed phase carries.
+    by_round = [
+        next(r["p95_ms"] for r in rounds if r["round"] == k and r["phase"] == "shadow")
+        / next(r["p95_ms"] for r in rounds if r["round"] == k and r["phase"] == "alone")
+        for k in sorted({r["round"] for r in rounds})
+    ]
     scored = sum(r["deeptrust_rollout_compared_total"] for r in rounds if r["phase"] == "shadow")
     skipped = sum(r["deeptrust_shadow_skipped_total"] for r in rounds if r["phase"] == "shadow")
     for name, s in (("champion alone", alone), ("with shadow   ", shadow)):
@@ -121,7 +144,8 @@ def report(args, env: dict, load: tuple, phases: dict, rounds: list[dict]) -> di
         f"p95 ratio {ratio:.3f} (target <= 1.10: {'met' if ratio <= 1.10 else 'missed'}); shadow scored "
         f"{scored:.0f} of {scored + skipped:.0f} sampled ({skipped:.0f} skipped), {coverage:.1%} of the "
         f"{shadow['n']} answers; CPU (cores, min-max per phase) {cpu}; load average at start "
-        f"{load[0]:.2f}, at end {os.getloadavg()[0]:.2f}"
+        f"{load[0]:.2f}, at end {os.getloadavg()[0]:.2f}; p95 ratio per round "
+        f"{[round(x, 2) for x in by_round]}, median {np.median(by_round):.3f}"
     )
     return {
         "model": args.model,
@@ -137,6 +161,8 @@ def report(args, env: dict, load: tuple, phases: dict, rounds: list[dict]) -> di
         | {"errors": phases["shadow"]["errors"], "scored": scored, "skipped": skipped, "coverage": coverage},
         "cpu_cores": cpu,
         "p95_ratio": ratio,
+        "p95_ratio_by_round": by_round,
+        "p95_ratio_median_of_rounds": float(np.median(by_round)),
         "rounds": rounds,
     }
 
