@@ -111,6 +111,8 @@ class Settings(BaseSettings):
     # other thread wants; 1.0 lets it use all of that, so share 1.0 scores nearly every request).
     rollout_shadow_cpu_share: float = Field(default=1.0, gt=0, le=1)
     rollout_shadow_queue: int = Field(default=16, ge=1)  # images waiting for the shadow lane; more: skipped
+    # The lane starts an image only while this worker has none in flight (deeptrust.rollout.gate).
+    rollout_shadow_yield: bool = True
     # Automatic abort of a canary: judged over the window once min_requests canary answers are in it.
     rollout_window_s: float = Field(default=60.0, gt=0)
     rollout_min_requests: int = Field(default=20, ge=1)

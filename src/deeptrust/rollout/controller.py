@@ -35,6 +35,7 @@ from deeptrust.rollout.errors import (
     RolloutRunningError,
     UnknownChallengerError,
 )
+from deeptrust.rollout.gate import BusySignal
 from deeptrust.rollout.metrics import RolloutMetrics
 from deeptrust.rollout.quality import QualityLoop
 from deeptrust.rollout.run import LaneModel, Run, answer_latency_s, count, is_ai, mv, named
@@ -66,6 +67,7 @@ class Rollout:
         self.shared = SharedRollout(runtime_dir) if runtime_dir is not None else None
         self._generation = 0  # the newest shared rollout event acted on
         self._follower: asyncio.Task[None] | None = None
+        self._busy: BusySignal | None = None
         self.quality = QualityLoop(
             lambda: service.extras.get("feedback_store"), self.metrics, real_labels=self._real_labels,
             days=self.settings.quality_window_days, interval_s=self.settings.quality_interval_s,
@@ -255,6 +257,7 @@ class Rollout:
             on_up=lambda up: m.lane_up.labels(**labels).set(1 if up else 0),
             on_restart=lambda: m.lane_restarts.labels(**labels).inc(),
             name=run.lane_model.info["name"],
+            busy=self._busy_signal(),
             max_pixels=s.max_image_pixels,
             log_level=s.log_level,
         )
@@ -269,6 +272,16 @@ class Rollout:
                 f"the shadow lane could not load {named(run.lane_model.info)} ({exc}); the champion goes on "
                 "alone and the server log has the details"
             ) from exc
+
+    def _busy_signal(self) -> BusySignal | None:
+        """This worker's images in flight, shared with its lanes (one signal, made at the first lane)."""
+        if not (self.settings.rollout_shadow_yield and BusySignal.available()):
+            return None
+        if self._busy is None:
+            self._busy = BusySignal()
+            self._busy.set(self.service.in_flight)
+            self.service.on_in_flight.append(self._busy.set)
+        return self._busy
 
     def _begin(self, run: Run) -> None:
         labels = mv(run.state.challenger)

@@ -1,13 +1,14 @@
 """The shadow lane's process: one model, one ONNX Runtime thread, at the lowest CPU priority.
 
-    python -m deeptrust.rollout.lane --model DIR_OR_ONNX --jobs-fd R --results-fd W
+    python -m deeptrust.rollout.lane --model DIR_OR_ONNX --jobs-fd R --results-fd W [--busy-fd B]
 
 Started by ``shadow.ShadowLane`` (never by hand): it reads jobs from the ``--jobs-fd`` pipe, scores them in
 micro-batches of what is waiting (up to ``--max-batch``) and writes the results to ``--results-fd``. A job
 is either the champion's crops (float32, when both cards preprocess alike: nothing is decoded again) or the
 upload's bytes (decoded here). It runs as ``SCHED_IDLE`` (and ``nice 19``): Linux gives it a core only when
 no normal thread wants one, and a waking normal thread preempts it at once, so it takes idle CPU from the
-champion, not latency; being another process it never holds the server's GIL.
+champion, not latency; being another process it never holds the server's GIL. With ``--busy-fd`` (the
+server's images in flight, ``gate.py``) it scores one image at a time, each once the server has none.
 
 It ends when the server does: end of file on the jobs pipe (the server closed it, or died), or at once by
 ``PR_SET_PDEATHSIG`` when the server's lane thread goes. Non-goals: it answers nobody and keeps no metrics;
@@ -28,6 +29,8 @@ from multiprocessing.connection import Connection
 from typing import Any
 
 import numpy as np
+
+from deeptrust.rollout.gate import BusyReader
 
 log = logging.getLogger("deeptrust.rollout.lane")
 PR_SET_PDEATHSIG = 1
@@ -100,15 +103,26 @@ def score(detector: Any, batch: list[tuple[int, str, Any]]) -> list[tuple[int, d
     return out
 
 
-def serve(detector: Any, jobs: Connection, results: Connection, max_batch: int) -> None:
+def serve(
+    detector: Any, jobs: Connection, results: Connection, max_batch: int, gate: BusyReader | None = None
+) -> None:
+    """Score what waits until the pipe ends. With ``gate``, one image at a time, each started only once the
+    server has no image in flight (the time waited is not the lane's latency)."""
     while True:
         try:
             batch = receive(jobs, max_batch)
         except (EOFError, OSError):
             return  # the server closed the pipe or died
-        started, cpu = time.perf_counter(), time.process_time()
-        scored = score(detector, batch)
-        results.send(("scored", scored, time.perf_counter() - started, time.process_time() - cpu))
+        started, cpu, waited = time.perf_counter(), time.process_time(), 0.0
+        if gate is None:
+            scored = score(detector, batch)
+        else:
+            scored = []
+            for job in batch:
+                waited += gate.wait_idle()
+                scored += score(detector, [job])
+        elapsed = time.perf_counter() - started - waited
+        results.send(("scored", scored, elapsed, time.process_time() - cpu))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -118,6 +132,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--results-fd", type=int, required=True)
     ap.add_argument("--parent", type=int, required=True)
     ap.add_argument("--max-batch", type=int, default=4)
+    ap.add_argument("--busy-fd", type=int, help="the server's images in flight (deeptrust.rollout.gate)")
     ap.add_argument("--max-pixels", type=int, default=50_000_000)
     ap.add_argument("--log-level", default="info")
     args = ap.parse_args(argv)
@@ -141,7 +156,8 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     info = {"name": detector.card.name, "version": detector.card.version}
     results.send(("ready", {"model": info, "pid": os.getpid(), "priority": priority}))
-    serve(detector, jobs, results, args.max_batch)
+    gate = BusyReader(args.busy_fd) if args.busy_fd is not None else None
+    serve(detector, jobs, results, args.max_batch, gate)
     return 0
 
 

@@ -37,6 +37,8 @@ from typing import Any
 
 import numpy as np
 
+from deeptrust.rollout.gate import BusySignal
+
 log = logging.getLogger("deeptrust.rollout")
 _STOP = object()
 RESTART_BACKOFF_S = (1.0, 30.0)  # first wait before a restart, doubling up to the second
@@ -94,7 +96,9 @@ class LaneProcess:
     results: Connection  # lane → server
 
     @classmethod
-    def spawn(cls, model: Path, *, max_batch: int, max_pixels: int, log_level: str) -> LaneProcess:
+    def spawn(
+        cls, model: Path, *, max_batch: int, max_pixels: int, log_level: str, busy: BusySignal | None = None
+    ) -> LaneProcess:
         jobs_r, jobs_w = os.pipe()
         results_r, results_w = os.pipe()
         widen_pipe(jobs_w)
@@ -103,8 +107,12 @@ class LaneProcess:
             "--jobs-fd", str(jobs_r), "--results-fd", str(results_w), "--parent", str(os.getpid()),
             "--max-batch", str(max_batch), "--max-pixels", str(max_pixels), "--log-level", log_level,
         ]  # fmt: skip
+        fds: tuple[int, ...] = (jobs_r, results_w)
+        if busy is not None:  # it waits for the server's images in flight to be 0 before each image
+            cmd += ["--busy-fd", str(busy.fd)]
+            fds += (busy.fd,)
         try:  # its stdout/stderr are the server's: its log lines land in the server's log
-            proc = subprocess.Popen(cmd, pass_fds=(jobs_r, results_w), stdin=subprocess.DEVNULL)
+            proc = subprocess.Popen(cmd, pass_fds=fds, stdin=subprocess.DEVNULL)
         except BaseException:
             for fd in (jobs_r, jobs_w, results_r, results_w):
                 os.close(fd)
@@ -138,6 +146,7 @@ class ShadowLane:
         name: str,
         on_up: Callable[[bool], None] = lambda up: None,
         on_restart: Callable[[], None] = lambda: None,
+        busy: BusySignal | None = None,
         max_batch: int = LANE_MAX_BATCH,
         max_pixels: int = 50_000_000,
         log_level: str = "info",
@@ -145,7 +154,9 @@ class ShadowLane:
         self.model, self.name = model, name
         self.budget = CpuBudget(cpu_share)
         self.on_skip, self.on_up, self.on_restart = on_skip, on_up, on_restart
-        self._spawn_args = {"max_batch": max_batch, "max_pixels": max_pixels, "log_level": log_level}
+        self._spawn_args = {
+            "max_batch": max_batch, "max_pixels": max_pixels, "log_level": log_level, "busy": busy
+        }  # fmt: skip
         self._queue: queue.Queue[object] = queue.Queue(maxsize=max_queue)
         self._pending: dict[int, Job] = {}  # written to the lane, not yet answered
         self._ids = itertools.count()

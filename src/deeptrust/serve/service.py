@@ -66,6 +66,7 @@ class Service:
     )
     on_stop: list[Callable[[], None]] = field(default_factory=list)
     on_start: list[Callable[[], None]] = field(default_factory=list)  # once ready (background workers)
+    on_in_flight: list[Callable[[int], None]] = field(default_factory=list)  # each change of in_flight
     # Hooks that need the decoded upload too (drift monitoring): (Decoded, image bytes, result).
     observers: list[Callable[[Any, bytes, dict[str, Any]], None]] = field(default_factory=list)
     # Which runtime decodes (and so answers) an upload: a rollout routes a canary's share here; None: the
@@ -106,11 +107,15 @@ class Service:
             raise OverloadedError(f"{self.in_flight} images in flight (limit {self.admission_limit})")
         self.in_flight += n
         self.metrics.on_admission(self.in_flight, self.admission_limit)
+        for hook in self.on_in_flight:
+            hook(self.in_flight)
         try:
             yield
         finally:
             self.in_flight -= n
             self.metrics.on_admission(self.in_flight, self.admission_limit)
+            for hook in self.on_in_flight:
+                hook(self.in_flight)
 
     def after_predict(self, caller: Principal, data: bytes, result: dict[str, Any], decoded: Decoded) -> None:
         self.metrics.on_after_predict(result["label"], result["p_ai"])
