@@ -332,7 +332,7 @@ class _Worker:
         scored = eval_model(model, ema)
         val_x, owner = self.payload["val_x"], self.payload["owner"]
         _, metrics = validate(
-            scored, self.data["val"], val_x, owner, self.data["class_names"], c, bf16=c.optim.bf16
+            scored, self.data["val"], val_x, owner, self.data["class_names"], c, bf16=c.optim.autocast_bf16
         )
         row, improved = record_epoch(state, train_loss, metrics, sched, seconds=seconds)
         if self.context["show"]:

@@ -166,7 +166,7 @@ def train_one_epoch(
         for start in range(0, n, o.batch_size):
             idx = order[start : start + o.batch_size]
             x, y = augmented_batch(split, idx, config.augment, config.input, rng)
-            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=o.bf16):
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=o.autocast_bf16):
                 if shard[1] == 1:
                     loss = nn.functional.cross_entropy(model(x), y, label_smoothing=o.label_smoothing)
                     summed, count = None, len(idx)
@@ -323,17 +323,16 @@ def train(
 
 
 def _epochs(model, ema, opt, sched, state, rng, config, data, val_x, owner, out, tracker, show) -> None:
-    o = config.optim
+    o, names = config.optim, data["class_names"]
     while state.epoch < o.epochs:
         t0 = time.perf_counter()
         train_loss = train_one_epoch(model, opt, sched, data["train"], config, rng, show, ema)
         scored = eval_model(model, ema)
-        _, metrics = validate(scored, data["val"], val_x, owner, data["class_names"], config, bf16=o.bf16)
+        _, metrics = validate(scored, data["val"], val_x, owner, names, config, bf16=o.autocast_bf16)
         row, improved = record_epoch(state, train_loss, metrics, sched, seconds=time.perf_counter() - t0)
         tracker.log_metrics(row, step=state.epoch)
         if show:
             print(format_epoch(state, row, improved, o.epochs), flush=True)
-        names = data["class_names"]
         if improved:
             save_checkpoint(out / "best.pt", model, opt, sched, state, config, names, data, ema)
         save_checkpoint(out / "last.pt", model, opt, sched, state, config, names, data, ema)
