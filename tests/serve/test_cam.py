@@ -26,8 +26,10 @@ def test_head_from_onnx_reproduces_the_logits(name):
     # The INT8 graph clips its logits at their calibrated range; the linear relation holds below it.
     inside = (logits < logits.max() - 1e-4) & (logits > logits.min() + 1e-4)
     assert inside.sum() >= logits.size // 2
-    assert np.abs(rebuilt - logits)[inside].max() < 0.05 * np.abs(logits).max() + 0.02
-    assert (np.abs(rebuilt) >= np.abs(logits) - 0.02)[~inside].all()
+    tolerance = 0.05 * np.abs(logits).max() + 0.02  # the INT8 logits' rounding (a step of ~0.05 in photos)
+    assert np.abs(rebuilt - logits)[inside].max() < tolerance
+    # at the extremes the graph may clip: the rebuilt logit is then larger, never smaller beyond rounding
+    assert (np.abs(rebuilt) >= np.abs(logits) - tolerance)[~inside].all()
 
 
 def test_cam_averages_to_the_logit_difference():
