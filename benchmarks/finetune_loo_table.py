@@ -30,14 +30,13 @@ def groups(results: list[dict], rule: str) -> pd.DataFrame:
     for result in results:
         for fold in result["folds"]:
             fold = {"label": result.get("label", "REAL"), **fold}  # the first runs wrote no label: REAL
-            real = fold["label"] == "REAL"
+            real, name = fold["label"] == "REAL", f"{fold['held_out']}/{fold['label']}"
             key = f"{'fpr' if real else 'tpr'}_at_{rule}"
             if key not in fold:
-                name = f"{fold['held_out']}/{fold['label']}"
                 raise SystemExit(f"fold {name} was not scored at {rule!r} (no {key})")
             rows.append(
                 {
-                    "group": f"{fold['held_out']}/{fold['label']}",
+                    "group": name,
                     "label": fold["label"],
                     "n": fold["n"],
                     "roc_auc": fold["roc_auc"],

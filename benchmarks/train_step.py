@@ -55,7 +55,7 @@ def measure(config, images: int, rounds: int) -> tuple[float, float]:
         train_one_epoch(model, opt, sched, split, config, rng, show=False, ema=ema)
         train_rates.append(images / (time.perf_counter() - started))
         started = time.perf_counter()
-        predict_probs(model.eval(), val_x, owner, bf16=config.optim.bf16)
+        predict_probs(model.eval(), val_x, owner, bf16=config.optim.autocast_bf16)
         val_rates.append(images / (time.perf_counter() - started))
     return max(train_rates[1:]), max(val_rates[1:])
 
