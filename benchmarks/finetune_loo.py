@@ -13,6 +13,7 @@ where the fold's validation TPR is ``--match-tpr``; minutes.
     PYTHONPATH=$PWD/src flock /tmp/deeptrust-heavy.lock .venv/bin/python benchmarks/finetune_loo.py \
         configs/photos-finetune.yaml --epochs 4 --json benchmarks/results/finetune-loo-real.json
     ... --label FAKE --sources portraits-mu4dian nano-banana-picotrex --json ...-fake.json
+    ... configs/photos.yaml --by dataset --sources photos-1.0-data --json ...   # one dataset of several
 
 ``--reuse`` scores the folds already trained in ``--workdir`` again (other thresholds, ``--match-tpr``).
 Compare with the probe on the same folds: ``deeptrust evaluate --protocol leave-one-out --config
@@ -32,7 +33,6 @@ import torch
 import yaml
 from sklearn.metrics import roc_auc_score
 
-from deeptrust.data import ensure_dataset
 from deeptrust.evaluate.metrics import choose_threshold
 from deeptrust.settings import get_settings
 from deeptrust.train import loop
@@ -40,14 +40,15 @@ from deeptrust.train.config import load_config
 from deeptrust.train.data import fixed_crops, load_split, to_tensor
 
 
-def group(manifest, held: str, label: str):
-    """The held-out group: the images of source ``held`` with ``label`` (its others, if any, stay in)."""
-    return (manifest["source"] == held) & (manifest["label"] == label)
+def group(manifest, held: str, label: str, by: str = "source"):
+    """The held-out group: the images of ``held`` (a source, or a dataset of a combined config: ``by``)
+    with ``label`` (its others, if any, stay in)."""
+    return (manifest[by] == held) & (manifest["label"] == label)
 
 
-def fold_data(dataset, manifest, held: str, label: str, settings) -> dict:
-    """``loop.prepare_data``'s result for the fold: the dataset's train and val without source ``held``."""
-    kept = manifest[~group(manifest, held, label)]
+def fold_data(dataset, manifest, held: str, label: str, by: str, settings) -> dict:
+    """``loop.prepare_data``'s result for the fold: the dataset's train and val without group ``held``."""
+    kept = manifest[~group(manifest, held, label, by)]
     class_names = sorted(manifest["label"].unique())
     cache = settings.cache_dir / "pixels"
     train = load_split(kept, "train", class_names, cache_dir=cache, show=False)
@@ -77,7 +78,7 @@ def run_fold(config, dataset, manifest, held: str, args, settings) -> dict:
             "optim": config.optim.model_copy(update={"epochs": args.epochs}),
         }
     )
-    data = fold_data(dataset, manifest, held, args.label, settings)
+    data = fold_data(dataset, manifest, held, args.label, args.by, settings)
     if not (args.reuse and (out / "summary.json").exists()):  # --reuse: score the fold's trained model again
         original = loop.prepare_data
         loop.prepare_data = lambda *_a, **_k: data  # the fold's data instead of the whole dataset
@@ -91,7 +92,8 @@ def run_fold(config, dataset, manifest, held: str, args, settings) -> dict:
     model.load_state_dict(torch.load(out / "best.pt", map_location="cpu", weights_only=False)["model"])
     val_p = 1.0 - np.load(out / "val_probs.npy")[:, real]
     val_fake = data["val"].labels != real
-    held_rows = manifest[group(manifest, held, args.label) & manifest["split"].isin(["train", "val"])]
+    in_split = manifest["split"].isin(["train", "val"])
+    held_rows = manifest[group(manifest, held, args.label, args.by) & in_split]
     held_p = score(model, held_rows, class_names, cfg, settings)
     np.savez(out / "scores.npz", held_p=held_p, val_p=val_p, val_fake=val_fake)
     # Against the other class's validation images: held-out reals vs fakes, held-out fakes vs reals.
@@ -125,6 +127,12 @@ def main() -> None:
     ap.add_argument("--epochs", type=int, default=4)
     ap.add_argument("--sources", nargs="*", help="sources to hold out (default: every one with --label)")
     ap.add_argument("--label", default="REAL", help="which images of a source are held out (REAL or FAKE)")
+    ap.add_argument(
+        "--by",
+        choices=["source", "dataset"],
+        default="source",
+        help="hold out a source, or one dataset of a config with data.sources",
+    )
     ap.add_argument("--target-fpr", type=float, nargs="+", default=[0.02, 0.05])
     ap.add_argument(
         "--match-tpr",
@@ -142,15 +150,11 @@ def main() -> None:
     overrides = {k: yaml.safe_load(v) for k, v in (kv.split("=", 1) for kv in args.set)}
     config = load_config(args.config, **overrides)
     d = config.data
-    dataset = ensure_dataset(
-        d.source,
-        val_fraction=d.val_fraction,
-        test_fraction=d.test_fraction,
-        seed=d.split_seed,
-        progress=False,
-    )
+    dataset = loop.open_dataset(config, show=False)  # one source or several (``data.sources``)
     manifest = dataset.manifest
-    groups = sorted(manifest.loc[manifest["label"] == args.label, "source"].unique())
+    if args.by not in manifest.columns:
+        raise SystemExit(f"--by {args.by}: the config's data has no {args.by!r} column (use data.sources)")
+    groups = sorted(manifest.loc[manifest["label"] == args.label, args.by].unique())
     rows = [run_fold(config, dataset, manifest, held, args, settings) for held in (args.sources or groups)]
     rate, worst = ("fpr", np.max) if args.label == d.real_class else ("tpr", np.min)
     keys = [f"{rate}_at_{f:g}" for f in args.target_fpr] + [
@@ -160,6 +164,7 @@ def main() -> None:
         "config": str(args.config),
         "epochs": args.epochs,
         "label": args.label,
+        "by": args.by,
         "folds": rows,
         "mean_roc_auc": float(np.mean([r["roc_auc"] for r in rows])),
         "min_roc_auc": float(np.min([r["roc_auc"] for r in rows])),

@@ -13,6 +13,19 @@ import deeptrust.settings
 SHARED_DATASETS = Path(__file__).resolve().parents[1].parent / "shared" / "datasets"
 
 
+@pytest.fixture(scope="session", autouse=True)
+def isolated_session_home(tmp_path_factory):
+    """Session-scoped fixtures (a shared detector, a trained model) run before any test's own home: they
+    get one of their own, so a developer's ``.deeptrust`` (its registry, its caches) never reaches them."""
+    home = tmp_path_factory.mktemp("session-home")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("DEEPTRUST_HOME", str(home))
+        patch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{home / 'mlflow.db'}")
+        deeptrust.settings.get_settings.cache_clear()
+        yield home
+    deeptrust.settings.get_settings.cache_clear()
+
+
 @pytest.fixture(autouse=True)
 def isolated_home(tmp_path_factory, monkeypatch):
     """Every test gets its own DEEPTRUST_HOME so nothing leaks between tests or into the repo."""

@@ -87,7 +87,7 @@ def test_resume_with_another_model_is_refused(store, tmp_path, detector):
     other.mkdir()
     card = detector.card.replace(version="9.9")
     (other / "card.json").write_text(card.to_json())
-    (other / "model.onnx").symlink_to(detector.path)
+    (other / "model.onnx").symlink_to(detector.path.resolve())
     with pytest.raises(ScanError, match=r"written by model cifake 1\.0\.0"):
         scan_images([str(store)], out, options(model=str(other), resume=True))
 

@@ -75,7 +75,8 @@ def preprocessing_of(config: TrainConfig) -> Preprocessing:
     )
 
 
-def prepare_data(config: TrainConfig, settings: Settings, show: bool) -> dict[str, Any]:
+def open_dataset(config: TrainConfig, show: bool):
+    """The config's dataset, imported on first use: one source, or several combined (``data.sources``)."""
     from deeptrust.data import ensure_combined, ensure_dataset
     from deeptrust.data.combine import describe_combined
 
@@ -83,15 +84,20 @@ def prepare_data(config: TrainConfig, settings: Settings, show: bool) -> dict[st
     if d.sources:  # several datasets, each split as imported, de-duplicated across them
         dataset = ensure_combined([s.model_dump() for s in d.sources], name=config.name, progress=show)
         print(describe_combined(dataset))
-    else:
-        dataset = ensure_dataset(
-            d.source,
-            name=config.name,
-            val_fraction=d.val_fraction,
-            test_fraction=d.test_fraction,
-            seed=d.split_seed,
-            progress=show,
-        )
+        return dataset
+    return ensure_dataset(
+        d.source,
+        name=config.name,
+        val_fraction=d.val_fraction,
+        test_fraction=d.test_fraction,
+        seed=d.split_seed,
+        progress=show,
+    )
+
+
+def prepare_data(config: TrainConfig, settings: Settings, show: bool) -> dict[str, Any]:
+    d = config.data
+    dataset = open_dataset(config, show)
     manifest = dataset.manifest
     if d.limit_per_split:
         shuffled = manifest.sample(frac=1.0, random_state=config.seed)
