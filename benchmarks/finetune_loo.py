@@ -55,6 +55,8 @@ def fold_data(dataset, manifest, held: str, label: str, by: str, settings) -> di
     val = load_split(kept, "val", class_names, cache_dir=cache, show=False)
     hashed = f"{dataset.dataset_hash}-{held}"
     fold = SimpleNamespace(name=f"{dataset.name}-without-{held}", dataset_hash=hashed)
+    if hasattr(dataset, "parts"):  # a combined dataset: the run records its parts (before the fold)
+        fold.parts = dataset.parts
     return {"dataset": fold, "class_names": class_names, "train": train, "val": val}
 
 

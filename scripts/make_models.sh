@@ -26,6 +26,12 @@ photos() {
     --target-fpr 0.005 0.01 0.02 0.05 --match-tpr 0.4 0.5 --json .deeptrust/finetune-loo-fake.json
   PYTHONPATH=src .venv/bin/python benchmarks/finetune_loo_table.py .deeptrust/finetune-loo-real.json \
     .deeptrust/finetune-loo-fake.json --rule 0.01 --json .deeptrust/photos-loo.json --markdown models/photos/leave-one-out.md
+  # sd-vs-photos' two groups held out of the shipped data itself (~8 min each)
+  for label in REAL FAKE; do
+    PYTHONPATH=src .venv/bin/python benchmarks/finetune_loo.py configs/photos.yaml --epochs 4 --by dataset \
+      --sources photos-1.0-data --label $label --target-fpr 0.005 0.01 0.02 0.05 --match-tpr 0.4 0.5 \
+      --workdir .deeptrust/finetune-loo-shipped --json .deeptrust/finetune-loo-shipped-sd-vs-photos-$label.json
+  done
   # the test splits, once, at the end
   $DT evaluate --model models/photos --data "$DATA/multigen.tar.gz" --split test \
     --json models/photos/evaluation.json --report models/photos/report.html
