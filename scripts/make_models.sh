@@ -33,7 +33,7 @@ photos() {
       --workdir .deeptrust/finetune-loo-shipped --json .deeptrust/finetune-loo-shipped-sd-vs-photos-$label.json
   done
   PYTHONPATH=src .venv/bin/python benchmarks/finetune_loo.py configs/photos.yaml --epochs 4 --label REAL \
-    --sources portraits-mu4dian imagenet-samples --target-fpr 0.005 0.01 0.02 0.05 --match-tpr 0.4 0.5 \
+    --sources portraits-mu4dian imagenet-samples sr-benchmarks-selfexsr truman-ai-pairs car-damage-gduteaud --target-fpr 0.005 0.01 0.02 0.05 --match-tpr 0.4 0.5 \
     --workdir .deeptrust/finetune-loo-shipped --json .deeptrust/finetune-loo-shipped-real.json
   # the test splits, once, at the end
   $DT evaluate --model models/photos --data "$DATA/multigen.tar.gz" --split test \
