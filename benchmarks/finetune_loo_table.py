@@ -8,8 +8,9 @@ annotate --protocol`` stores it in the card, and into the same markdown table:
     .venv/bin/python benchmarks/finetune_loo_table.py benchmarks/results/finetune-loo-*.json --rule 0.01 \
         --json .deeptrust/photos-loo.json --markdown models/photos/leave-one-out.md
 
-``--rule`` names the threshold every fold was scored at: a pooled validation FPR (``0.01``) or
-``val_tpr_0.4`` (where the fold's validation catches 40 % of fakes).
+``--protocol`` names the table in the card (another name keeps a second table beside the first: the
+folds of the shipped data, say). ``--rule`` names the threshold every fold was scored at: a pooled
+validation FPR (``0.01``) or ``val_tpr_0.4`` (where the fold's validation catches 40 % of fakes).
 """
 
 from __future__ import annotations
@@ -55,21 +56,27 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("results", type=Path, nargs="+", help="JSON files of benchmarks/finetune_loo.py")
     ap.add_argument("--rule", default="0.01", help="threshold: a pooled val FPR (0.01) or val_tpr_0.4")
+    ap.add_argument(
+        "--protocol",
+        default="leave-one-out",
+        help="its name in the card (`models annotate` keys it NAME_by_BY): e.g. leave-one-out-shipped",
+    )
     ap.add_argument("--json", type=Path)
     ap.add_argument("--markdown", type=Path)
     args = ap.parse_args()
     results = [json.loads(p.read_text()) for p in args.results]
+    by = sorted({r.get("by", "source") for r in results})
     table = groups(results, args.rule)
     summary = summarize(table)
     print(to_markdown(table))
     print(json.dumps({k: round(v, 4) for k, v in summary.items()}))
     body = {
-        "protocol": "leave-one-out",
+        "protocol": args.protocol,
         "config": sorted({r["config"] for r in results}),
         "recipe": "fine-tune (benchmarks/finetune_loo.py)",
         "epochs": sorted({r["epochs"] for r in results}),
         "rule": args.rule,
-        "by": "source",
+        "by": by[0] if len(by) == 1 else "group",  # folds of sources and of whole datasets: "group"
         "summary": summary,
         "groups": table.to_dict(orient="records"),
     }
