@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Rebuild the shipped models from ../shared/datasets with the project's own pipeline.
-#   bash scripts/make_models.sh photos     # photos 2.2, its leave-one-out (~4 h) and test figures
+#   bash scripts/make_models.sh photos     # photos 2.2, its leave-one-out (~7 h) and test figures
 #   bash scripts/make_models.sh photos_2_1 # the 2.1 probe, kept for comparison (~25 min)
 #   bash scripts/make_models.sh photos_1_0 # the 1.0 baseline + its thumbnail control (~20 min)
 #   bash scripts/make_models.sh cifake     # ≤ 60 min on 2 CPU cores
@@ -11,6 +11,16 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 DT=${DT:-.venv/bin/deeptrust}
 DATA=${DATA:-../shared/datasets}
+
+multigen_sources() {  # multigen's sources of REAL or FAKE images (its manifest.csv)
+  case $1 in
+    REAL) echo car-damage-gduteaud faces-kirtigupta10 imagenet-samples pets-chanakya portraits-mu4dian \
+      sr-benchmarks-selfexsr truman-ai-pairs ;;
+    FAKE) echo car-damage-gduteaud comfyui-examples dcsan-imagen gpt4o-cases gpt4o-gallery-wowmarcomei \
+      gpt4o-gallery-z23cc nano-banana-picotrex portraits-mu4dian prompt-gallery-songguoxs \
+      sd-generator-testing sd2-frederikstroem sentry-viz stylegan2-usufyan29 truman-ai-pairs ;;
+  esac
+}
 
 photos() {
   # photos 2.2: Lite0 fine-tuned on native crops of multigen + sd-vs-photos (~30-45 min on 2 CPU cores).
@@ -32,15 +42,21 @@ photos() {
       --sources photos-1.0-data --label $label --target-fpr 0.005 0.01 0.02 0.05 --match-tpr 0.4 0.5 \
       --workdir .deeptrust/finetune-loo-shipped --json .deeptrust/finetune-loo-shipped-sd-vs-photos-$label.json
   done
-  PYTHONPATH=src .venv/bin/python benchmarks/finetune_loo.py configs/photos.yaml --epochs 4 --label REAL \
-    --sources portraits-mu4dian imagenet-samples sr-benchmarks-selfexsr truman-ai-pairs car-damage-gduteaud --target-fpr 0.005 0.01 0.02 0.05 --match-tpr 0.4 0.5 \
-    --workdir .deeptrust/finetune-loo-shipped --json .deeptrust/finetune-loo-shipped-real.json
+  # and multigen's 21 groups held out of the shipped data (~7 min each), then the shipped data's table
+  for label in REAL FAKE; do
+    PYTHONPATH=src .venv/bin/python benchmarks/finetune_loo.py configs/photos.yaml --epochs 4 --label $label \
+      --sources $(multigen_sources $label) --target-fpr 0.005 0.01 0.02 0.05 --match-tpr 0.4 0.5 \
+      --workdir .deeptrust/finetune-loo-shipped --json .deeptrust/finetune-loo-shipped-multigen-$label.json
+  done
+  PYTHONPATH=src .venv/bin/python benchmarks/finetune_loo_table.py .deeptrust/finetune-loo-shipped-*.json \
+    --rule 0.01 --protocol leave-one-out-shipped --json .deeptrust/photos-loo-shipped.json
   # the test splits, once, at the end
   $DT evaluate --model models/photos --data "$DATA/multigen.tar.gz" --split test \
     --json models/photos/evaluation.json --report models/photos/report.html
   $DT evaluate --model models/photos --data "$DATA/sd-vs-photos.tar.gz" --split test --json models/photos/evaluation-sd-vs-photos.json
   $DT models annotate models/photos --evaluation models/photos/evaluation.json --validation .deeptrust/photos-val.json \
     --protocol .deeptrust/photos-loo.json --limitations-file models/photos.limitations
+  $DT models annotate models/photos --protocol .deeptrust/photos-loo-shipped.json
   # cross-dataset: the same recipe without sd-vs-photos, scored on all 809 of its images
   $DT train --config configs/photos-finetune.yaml
   $DT export --run .deeptrust/runs/photos-finetune --out .deeptrust/models/photos-finetune --int8 --no-register

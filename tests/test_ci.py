@@ -25,7 +25,17 @@ case "$(basename "$0")" in
   psql) echo 1 ;;
 esac
 """
-COMMANDS = ("apt-get", "chromium", "make", "pg_ctlcluster", "pg_isready", "psql", "redis-cli", "redis-server")
+COMMANDS = (  # every command .ci/run looks for, so the test does not depend on what this machine has
+    "apt-get",
+    "chromium",
+    "make",
+    "pg_ctlcluster",
+    "pg_isready",
+    "promtool",
+    "psql",
+    "redis-cli",
+    "redis-server",
+)
 
 
 def run_ci(tmp_path: Path, *, up: bool) -> list[str]:
