@@ -156,7 +156,10 @@ def main() -> None:
     manifest = dataset.manifest
     if args.by not in manifest.columns:
         raise SystemExit(f"--by {args.by}: the config's data has no {args.by!r} column (use data.sources)")
-    groups = sorted(manifest.loc[manifest["label"] == args.label, args.by].unique())
+    # every named group with --label; images without a source (a dataset of a combined config that has
+    # none) form no group of their own: hold their dataset out with --by dataset
+    named = manifest.loc[manifest["label"] == args.label, args.by]
+    groups = sorted(g for g in named.unique() if isinstance(g, str) and g)
     rows = [run_fold(config, dataset, manifest, held, args, settings) for held in (args.sources or groups)]
     rate, worst = ("fpr", np.max) if args.label == d.real_class else ("tpr", np.min)
     keys = [f"{rate}_at_{f:g}" for f in args.target_fpr] + [

@@ -12,16 +12,6 @@ cd "$(dirname "$0")/.."
 DT=${DT:-.venv/bin/deeptrust}
 DATA=${DATA:-../shared/datasets}
 
-multigen_sources() {  # multigen's sources of REAL or FAKE images (its manifest.csv)
-  case $1 in
-    REAL) echo car-damage-gduteaud faces-kirtigupta10 imagenet-samples pets-chanakya portraits-mu4dian \
-      sr-benchmarks-selfexsr truman-ai-pairs ;;
-    FAKE) echo car-damage-gduteaud comfyui-examples dcsan-imagen gpt4o-cases gpt4o-gallery-wowmarcomei \
-      gpt4o-gallery-z23cc nano-banana-picotrex portraits-mu4dian prompt-gallery-songguoxs \
-      sd-generator-testing sd2-frederikstroem sentry-viz stylegan2-usufyan29 truman-ai-pairs ;;
-  esac
-}
-
 photos() {
   # photos 2.2: Lite0 fine-tuned on native crops of multigen + sd-vs-photos (~30-45 min on 2 CPU cores).
   $DT train --config configs/photos.yaml
@@ -45,7 +35,7 @@ photos() {
   # and multigen's 21 groups held out of the shipped data (~7 min each), then the shipped data's table
   for label in REAL FAKE; do
     PYTHONPATH=src .venv/bin/python benchmarks/finetune_loo.py configs/photos.yaml --epochs 4 --label $label \
-      --sources $(multigen_sources $label) --target-fpr 0.005 0.01 0.02 0.05 --match-tpr 0.4 0.5 \
+      --target-fpr 0.005 0.01 0.02 0.05 --match-tpr 0.4 0.5 \
       --workdir .deeptrust/finetune-loo-shipped --json .deeptrust/finetune-loo-shipped-multigen-$label.json
   done
   PYTHONPATH=src .venv/bin/python benchmarks/finetune_loo_table.py .deeptrust/finetune-loo-shipped-*.json \
