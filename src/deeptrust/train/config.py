@@ -107,6 +107,10 @@ class OptimConfig(_Strict):
     label_smoothing: float = 0.0
     patience: int = 5  # epochs without a better validation score before stopping
     samples_per_epoch: int | None = None  # draw this many random crops per epoch (None: one per image)
+    # Draw training images with weight (images of the same label and source)^-balance, with replacement:
+    # 0 draws each image once an epoch; 1 draws every (label, source) group equally often; in between
+    # (0.5: square-root balancing), large sources count less than their size, small ones more.
+    balance: float = Field(0.0, ge=0, le=1)
     max_minutes: float | None = None  # stop after this wall time, keeping the best checkpoint
     ema: float | None = Field(None, gt=0, lt=1)  # decay of an exponential moving average of the weights,
     # which is then what validation, the best checkpoint and export use (None: the raw weights)

@@ -34,6 +34,7 @@ from deeptrust.train.data import (
     SplitPixels,
     augmented_batch,
     fixed_crops,
+    group_weights,
     load_split,
     progress_bar,
     to_tensor,
@@ -165,7 +166,10 @@ def train_one_epoch(
     model.train()
     o = config.optim
     n = o.samples_per_epoch or len(split.labels)
-    order = rng.choice(len(split.labels), size=n, replace=n > len(split.labels))
+    if o.balance:
+        order = rng.choice(len(split.labels), size=n, p=group_weights(split.rows, o.balance))
+    else:
+        order = rng.choice(len(split.labels), size=n, replace=n > len(split.labels))
     loss_sum, seen, t0 = 0.0, 0.0, time.perf_counter()
     with progress_bar(show) as bar:
         task = bar.add_task("train", total=n, rate="")
