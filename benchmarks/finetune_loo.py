@@ -7,8 +7,9 @@ one (unseen real photo collections). For each held-out group (source R's images 
 fine-tunes on the train split without them (validation without them picks the best epoch and the
 threshold), then scores all of the group's train + val images against the other class's images of the
 fold's validation. Output per fold: ROC-AUC; the share called AI (FPR for a real group, TPR for a
-generated one) at the thresholds of ``--target-fpr`` (chosen on the fold's validation reals, pooled) and
-where the fold's validation TPR is ``--match-tpr``; minutes.
+generated one) at the thresholds of ``--target-fpr`` (chosen on the fold's validation reals, pooled;
+``source_FPR``: raised until every real source of ``--min-source`` validation images is at or under it too)
+and where the fold's validation TPR is ``--match-tpr``; minutes.
 
     PYTHONPATH=$PWD/src flock /tmp/deeptrust-heavy.lock .venv/bin/python benchmarks/finetune_loo.py \
         configs/photos-finetune.yaml --epochs 4 --json benchmarks/results/finetune-loo-real.json
@@ -34,10 +35,11 @@ import yaml
 from sklearn.metrics import roc_auc_score
 
 from deeptrust.evaluate.metrics import choose_threshold
+from deeptrust.probe.protocol import Recipe, group_threshold
 from deeptrust.settings import get_settings
 from deeptrust.train import loop
 from deeptrust.train.config import load_config
-from deeptrust.train.data import fixed_crops, load_split, to_tensor
+from deeptrust.train.data import fixed_crops, load_split, source_groups, to_tensor
 
 
 def group(manifest, held: str, label: str, by: str = "source"):
@@ -115,6 +117,14 @@ def run_fold(config, dataset, manifest, held: str, args, settings) -> dict:
         t = choose_threshold(val_fake.astype(int), val_p, target_fpr=fpr)
         row[f"{rate}_at_{fpr:g}"] = float((held_p >= t).mean())
         row[f"val_tpr_at_{fpr:g}"] = float((val_p[val_fake] >= t).mean())
+    val_groups = source_groups(data["val"].rows).to_numpy()
+    for fpr in args.target_fpr:  # also at or under fpr on every real source of --min-source val images
+        rule = Recipe(
+            np.empty(0, np.int64), target_fpr=fpr, threshold_by="source", min_source=args.min_source
+        )
+        t = group_threshold(val_fake.astype(int), val_p, val_groups, rule)
+        row[f"{rate}_at_source_{fpr:g}"] = float((held_p >= t).mean())
+        row[f"val_tpr_at_source_{fpr:g}"] = float((val_p[val_fake] >= t).mean())
     for tpr in args.match_tpr:  # the threshold at which the fold's validation catches this share of fakes
         t = float(np.quantile(val_p[val_fake], 1.0 - tpr))
         row[f"{rate}_at_val_tpr_{tpr:g}"] = float((held_p >= t).mean())
@@ -142,6 +152,12 @@ def main() -> None:
         nargs="*",
         default=[],
         help="also: held-out FPR where validation TPR is this",
+    )
+    ap.add_argument(
+        "--min-source",
+        type=int,
+        default=30,
+        help="the source_FPR rule: the target FPR also on every real source of this many val images",
     )
     ap.add_argument("--reuse", action="store_true", help="folds already trained in --workdir are only scored")
     ap.add_argument("--workdir", type=Path, default=Path(".deeptrust/finetune-loo"))

@@ -78,16 +78,19 @@ def _decode_all(paths: list[str], description: str, show: bool) -> list[np.ndarr
     return out
 
 
-def group_weights(rows: pd.DataFrame, balance: float) -> np.ndarray:
-    """Each image's probability of being drawn, ∝ (images of its label and source)^-``balance``.
-
-    An image without a source (a dataset that names none) counts in its dataset's group, if the
-    manifest has a ``dataset`` column (a combined config), else in one group of its label.
-    """
+def source_groups(rows: pd.DataFrame) -> pd.Series:
+    """Each image's source; an image without one (a dataset that names none) is its dataset's, if the
+    manifest has a ``dataset`` column (a combined config), else ""."""
     source = rows["source"] if "source" in rows else pd.Series("", index=rows.index)
     source = source.astype("string").replace("", pd.NA)
     fallback = rows["dataset"].astype("string") if "dataset" in rows else ""
-    key = rows["label"].astype("string") + "\x1f" + source.fillna(fallback).fillna("")
+    return source.fillna(fallback).fillna("")
+
+
+def group_weights(rows: pd.DataFrame, balance: float) -> np.ndarray:
+    """Each image's probability of being drawn, ∝ (images of its label and source)^-``balance``
+    (sources as :func:`source_groups` names them)."""
+    key = rows["label"].astype("string") + "\x1f" + source_groups(rows)
     sizes = key.map(key.value_counts()).to_numpy(np.float64)
     weights = sizes ** -float(balance)
     return weights / weights.sum()
