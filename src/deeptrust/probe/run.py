@@ -31,6 +31,7 @@ from deeptrust.probe.fit import GroupStats, to_head
 from deeptrust.probe.protocol import FAKE_INDEX, PatchTable, Recipe, assign_groups, fit_calibrated
 from deeptrust.settings import Settings, get_settings
 from deeptrust.train.config import TrainConfig
+from deeptrust.train.data import source_groups
 
 
 class FeatureExtractor:
@@ -171,8 +172,7 @@ def image_table(data: dict[str, Any], config: TrainConfig) -> pd.DataFrame:
     rows = pd.concat([data["train"].rows, data["val"].rows], ignore_index=True)
     if "generator" not in rows:
         rows["generator"] = ""
-    fallback = rows["dataset"] if "dataset" in rows else pd.Series(config.name, index=rows.index)
-    rows["source"] = rows["source"].fillna("").where(rows["source"].fillna("") != "", fallback)
+    rows["source"] = source_groups(rows, default=config.name).astype(object)
     rows["group"] = assign_groups(rows, by=config.probe.by, min_group=config.probe.min_group)
     return rows
 

@@ -78,13 +78,13 @@ def _decode_all(paths: list[str], description: str, show: bool) -> list[np.ndarr
     return out
 
 
-def source_groups(rows: pd.DataFrame) -> pd.Series:
+def source_groups(rows: pd.DataFrame, default: str = "") -> pd.Series:
     """Each image's source; an image without one (a dataset that names none) is its dataset's, if the
-    manifest has a ``dataset`` column (a combined config), else ""."""
+    manifest has a ``dataset`` column (a combined config), else ``default``."""
     source = rows["source"] if "source" in rows else pd.Series("", index=rows.index)
     source = source.astype("string").replace("", pd.NA)
-    fallback = rows["dataset"].astype("string") if "dataset" in rows else ""
-    return source.fillna(fallback).fillna("")
+    fallback = rows["dataset"].astype("string") if "dataset" in rows else default
+    return source.fillna(fallback).fillna(default)
 
 
 def group_weights(rows: pd.DataFrame, balance: float) -> np.ndarray:
